@@ -1,0 +1,86 @@
+//! Runs a plan against an [`ObjectStore`], in the safe order the plan gives: backup copy first
+//! (from the exact version / ETag seen), then the single in-place rewrite, then tags.
+
+use crate::object::{ObjectHead, ObjectLocation};
+use crate::plan::{Action, Plan};
+use crate::store::{CopyRequest, ObjectStore, StoreError, TagDirective};
+
+/// A plan step that failed; the steps before it were applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{step} failed after {completed} of {total} actions: {source}")]
+pub struct ApplyError {
+    /// `backup`, `rewrite` or `put_tags`.
+    pub step: &'static str,
+    /// Actions completed before the failure.
+    pub completed: usize,
+    /// Actions in the plan.
+    pub total: usize,
+    /// The storage error.
+    #[source]
+    pub source: StoreError,
+}
+
+/// Applies every action of `plan` to the object described by `head`.
+pub async fn apply<S: ObjectStore>(
+    store: &S,
+    head: &ObjectHead,
+    plan: &Plan,
+) -> Result<(), ApplyError> {
+    let total = plan.actions.len();
+    for (completed, action) in plan.actions.iter().enumerate() {
+        let fail = |step: &'static str| {
+            move |source: StoreError| ApplyError {
+                step,
+                completed,
+                total,
+                source,
+            }
+        };
+        match action {
+            Action::Backup {
+                destination,
+                storage_class,
+                encryption,
+            } => {
+                let request = CopyRequest {
+                    source: head.location.clone(),
+                    source_if_match: Some(head.etag.clone()),
+                    destination: destination.clone(),
+                    storage_class: storage_class.clone(),
+                    encryption: encryption.clone(),
+                    tags: TagDirective::Copy,
+                    website_redirect: head.website_redirect.clone(),
+                };
+                store.copy_object(&request).await.map_err(fail("backup"))?;
+            }
+            Action::Rewrite {
+                storage_class,
+                encryption,
+                tags,
+            } => {
+                // Copy the *current* object guarded by the ETag we saw: if newer data landed
+                // since, the precondition fails instead of an old version being made current.
+                let current = ObjectLocation::current(&head.location.bucket, &head.location.key);
+                let request = CopyRequest {
+                    source: current.clone(),
+                    source_if_match: Some(head.etag.clone()),
+                    destination: current,
+                    storage_class: storage_class.clone(),
+                    encryption: encryption.clone(),
+                    tags: tags
+                        .clone()
+                        .map_or(TagDirective::Copy, TagDirective::Replace),
+                    website_redirect: head.website_redirect.clone(),
+                };
+                store.copy_object(&request).await.map_err(fail("rewrite"))?;
+            }
+            Action::PutTags { tags } => {
+                store
+                    .put_tags(&head.location, tags)
+                    .await
+                    .map_err(fail("put_tags"))?;
+            }
+        }
+    }
+    Ok(())
+}

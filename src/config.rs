@@ -1,0 +1,179 @@
+//! Cold-start configuration from the environment: the policy document (`POLICY` or
+//! `POLICY_FILE`) and runtime settings. Every error names the variable and how to fix it.
+
+use crate::handler::DEFAULT_MAX_CONCURRENCY;
+use crate::policy::document::parse_policy;
+use crate::policy::{Policy, PolicyError};
+
+/// Everything read from the environment at cold start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The validated policy.
+    pub policy: Policy,
+    /// Path-style S3 addressing (for local servers).
+    pub force_path_style: bool,
+    /// Objects reconciled at once per invocation.
+    pub max_concurrency: usize,
+    /// Plan and report only.
+    pub dry_run: bool,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Neither `POLICY` nor `POLICY_FILE` is set.
+    #[error(
+        "no policy: set POLICY to a policy document (JSON or YAML) or POLICY_FILE to the path of one"
+    )]
+    NoPolicy,
+    /// Both are set.
+    #[error("both POLICY and POLICY_FILE are set; keep only one")]
+    TwoPolicies,
+    /// `POLICY_FILE` cannot be read.
+    #[error("cannot read POLICY_FILE {path:?}: {source}")]
+    ReadPolicyFile {
+        /// The path given.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The policy document is invalid.
+    #[error("invalid policy in {origin}: {source}")]
+    Policy {
+        /// `POLICY` or `POLICY_FILE <path>`.
+        origin: String,
+        /// What is wrong.
+        #[source]
+        source: PolicyError,
+    },
+    /// A setting has a value we cannot use.
+    #[error("environment variable {name}={value:?}: expected {expected}")]
+    BadValue {
+        /// Variable name.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What would be accepted.
+        expected: &'static str,
+    },
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let inline = lookup("POLICY").filter(|v| !v.trim().is_empty());
+        let file = lookup("POLICY_FILE").filter(|v| !v.trim().is_empty());
+        let (text, origin) = match (inline, file) {
+            (Some(_), Some(_)) => return Err(ConfigError::TwoPolicies),
+            (None, None) => return Err(ConfigError::NoPolicy),
+            (Some(text), None) => (text, "POLICY".to_owned()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| {
+                    ConfigError::ReadPolicyFile {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                (text, format!("POLICY_FILE {path:?}"))
+            }
+        };
+        let policy =
+            parse_policy(&text).map_err(|source| ConfigError::Policy { origin, source })?;
+        Ok(Self {
+            policy,
+            force_path_style: parse_bool(&lookup, "S3_FORCE_PATH_STYLE")?,
+            max_concurrency: parse_concurrency(&lookup)?,
+            dry_run: parse_bool(&lookup, "DRY_RUN")?,
+        })
+    }
+}
+
+fn parse_bool(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<bool, ConfigError> {
+    let Some(value) = lookup(name) else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" => Ok(false),
+        "true" | "1" | "yes" => Ok(true),
+        _ => Err(ConfigError::BadValue {
+            name,
+            value,
+            expected: "true or false",
+        }),
+    }
+}
+
+fn parse_concurrency(lookup: &impl Fn(&str) -> Option<String>) -> Result<usize, ConfigError> {
+    let Some(value) = lookup("MAX_CONCURRENCY") else {
+        return Ok(DEFAULT_MAX_CONCURRENCY);
+    };
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(ConfigError::BadValue {
+            name: "MAX_CONCURRENCY",
+            value,
+            expected: "a whole number from 1 to 1000",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn inline_policy_and_defaults() {
+        let config = config(&[("POLICY", "backup: my-backup")]).unwrap();
+        assert_eq!(config.max_concurrency, DEFAULT_MAX_CONCURRENCY);
+        assert!(!config.force_path_style && !config.dry_run);
+    }
+
+    #[test]
+    fn policy_file_is_read() {
+        let path = std::env::temp_dir().join(format!("policy-{}.yaml", std::process::id()));
+        std::fs::write(&path, "storage_class: STANDARD_IA\n").unwrap();
+        let config =
+            config(&[("POLICY_FILE", path.to_str().unwrap()), ("DRY_RUN", "true")]).unwrap();
+        assert!(config.dry_run);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        assert!(matches!(config(&[]), Err(ConfigError::NoPolicy)));
+        assert!(matches!(
+            config(&[("POLICY", "backup: b-b-b"), ("POLICY_FILE", "/x")]),
+            Err(ConfigError::TwoPolicies)
+        ));
+        let err = config(&[("POLICY_FILE", "/nonexistent/policy.yaml")]).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/policy.yaml"),
+            "{err}"
+        );
+        let err = config(&[("POLICY", "storage_class: FAST")]).unwrap_err();
+        assert!(err.to_string().contains("rules[0].storage_class"), "{err}");
+        let err = config(&[("POLICY", "backup: bbb"), ("MAX_CONCURRENCY", "0")]).unwrap_err();
+        assert!(err.to_string().contains("MAX_CONCURRENCY"), "{err}");
+        let err =
+            config(&[("POLICY", "backup: bbb"), ("S3_FORCE_PATH_STYLE", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("S3_FORCE_PATH_STYLE"), "{err}");
+    }
+}

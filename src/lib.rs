@@ -1,0 +1,17 @@
+//! s3-policy-processor: brings S3 objects in line with a policy (encryption, storage class,
+//! backup copy, tags) the moment they are created.
+//!
+//! The flow is event → [`object::ObjectRef`] → HEAD → pure [`plan::plan`] → [`apply::apply`];
+//! see `DESIGN.md` in the shared notes and README.md for the policy reference.
+
+pub mod apply;
+pub mod config;
+pub mod event;
+pub mod handler;
+pub mod keys;
+pub mod kms_aliases;
+pub mod object;
+pub mod plan;
+pub mod policy;
+pub mod reconcile;
+pub mod store;

@@ -1,0 +1,214 @@
+//! Our own vocabulary for S3 objects: where an object is, what an event says about it, and what a
+//! HEAD reports. No AWS SDK types appear here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// An object's tags, ordered so plans and logs are deterministic.
+pub type Tags = BTreeMap<String, String>;
+
+/// Most tags S3 allows on one object.
+pub const MAX_TAGS: usize = 10;
+
+/// Bucket, key and optionally a version: enough to address one object version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ObjectLocation {
+    /// Bucket name.
+    pub bucket: String,
+    /// Decoded object key.
+    pub key: String,
+    /// Version id, or `None` for the current version / unversioned buckets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+}
+
+impl ObjectLocation {
+    /// The current version of `bucket/key`.
+    pub fn current(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            bucket: bucket.into(),
+            key: key.into(),
+            version_id: None,
+        }
+    }
+}
+
+impl fmt::Display for ObjectLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)?;
+        if let Some(version) = &self.version_id {
+            write!(f, "?versionId={version}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an event tells us about one object: which one to look at, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// The object (and version, when the bucket is versioned) the event is about.
+    pub location: ObjectLocation,
+    /// ETag from the event, quotes stripped, used to detect stale events.
+    pub etag: Option<String>,
+    /// S3's per-key ordering token (hex), when the envelope carries one.
+    pub sequencer: Option<String>,
+    /// The event name, e.g. `ObjectCreated:Put`.
+    pub event_name: Option<String>,
+}
+
+/// Storage classes S3 knows; `Other` keeps anything newer than this list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StorageClass {
+    /// S3 Standard (HEAD omits the header for it).
+    Standard,
+    /// Reduced redundancy (legacy).
+    ReducedRedundancy,
+    /// Standard-Infrequent Access.
+    StandardIa,
+    /// One Zone-Infrequent Access.
+    OnezoneIa,
+    /// Intelligent-Tiering.
+    IntelligentTiering,
+    /// Glacier Instant Retrieval.
+    GlacierIr,
+    /// Glacier Flexible Retrieval.
+    Glacier,
+    /// Glacier Deep Archive.
+    DeepArchive,
+    /// A class this build does not know by name.
+    Other(String),
+}
+
+/// The storage class names a policy may use, in the spelling S3 uses.
+pub const KNOWN_STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+];
+
+impl StorageClass {
+    /// Parses S3's spelling; unknown names become `Other`.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "STANDARD" => Self::Standard,
+            "REDUCED_REDUNDANCY" => Self::ReducedRedundancy,
+            "STANDARD_IA" => Self::StandardIa,
+            "ONEZONE_IA" => Self::OnezoneIa,
+            "INTELLIGENT_TIERING" => Self::IntelligentTiering,
+            "GLACIER_IR" => Self::GlacierIr,
+            "GLACIER" => Self::Glacier,
+            "DEEP_ARCHIVE" => Self::DeepArchive,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// S3's spelling of the class.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Standard => "STANDARD",
+            Self::ReducedRedundancy => "REDUCED_REDUNDANCY",
+            Self::StandardIa => "STANDARD_IA",
+            Self::OnezoneIa => "ONEZONE_IA",
+            Self::IntelligentTiering => "INTELLIGENT_TIERING",
+            Self::GlacierIr => "GLACIER_IR",
+            Self::Glacier => "GLACIER",
+            Self::DeepArchive => "DEEP_ARCHIVE",
+            Self::Other(name) => name,
+        }
+    }
+
+    /// Classes that bill a minimum object size (128 KiB), so tiny objects cost more there.
+    pub fn has_minimum_billable_size(&self) -> bool {
+        matches!(self, Self::StandardIa | Self::OnezoneIa | Self::GlacierIr)
+    }
+
+    /// Classes whose objects cannot be copied until restored.
+    pub fn is_archive(&self) -> bool {
+        matches!(self, Self::Glacier | Self::DeepArchive)
+    }
+}
+
+impl fmt::Display for StorageClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for StorageClass {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Server-side encryption as HEAD reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "algorithm")]
+pub enum ActualEncryption {
+    /// No SSE header was reported (some emulators; real S3 always reports one since 2023).
+    #[default]
+    #[serde(rename = "none")]
+    NotReported,
+    /// SSE-S3.
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// SSE-KMS with the key S3 reports (an ARN on real S3).
+    #[serde(rename = "aws:kms")]
+    Kms {
+        /// Key id as reported.
+        key_id: Option<String>,
+        /// Whether an S3 Bucket Key was used.
+        bucket_key: bool,
+    },
+    /// Anything else (DSSE-KMS, SSE-C, future algorithms): left untouched by plans.
+    #[serde(rename = "other")]
+    Other {
+        /// The algorithm name S3 reported.
+        name: String,
+    },
+}
+
+/// Archive state of an object that needs a restore before it can be copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ArchiveState {
+    /// In GLACIER/DEEP_ARCHIVE, or an Intelligent-Tiering archive tier, and not restored.
+    Archived,
+    /// A restore is in progress.
+    Restoring,
+}
+
+/// The actual state of one object version, from HEAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    /// Which object this is, with the version id HEAD reported.
+    pub location: ObjectLocation,
+    /// ETag without quotes.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last-Modified, seconds since the epoch.
+    pub last_modified: Option<i64>,
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Storage class (STANDARD when HEAD omits it).
+    pub storage_class: StorageClass,
+    /// Server-side encryption.
+    pub encryption: ActualEncryption,
+    /// Number of tags, when S3 reports it.
+    pub tag_count: Option<u32>,
+    /// Set when the object cannot be copied until restored.
+    pub archive: Option<ArchiveState>,
+    /// Website redirect location, which a copy would otherwise drop.
+    pub website_redirect: Option<String>,
+}
+
+/// Removes the quotes S3 puts around ETags.
+pub fn normalize_etag(etag: &str) -> String {
+    etag.trim().trim_matches('"').to_owned()
+}

@@ -1,0 +1,435 @@
+//! Table tests of the pure plan.
+
+use super::*;
+use crate::object::ArchiveState;
+use crate::policy::document::parse_policy;
+use crate::policy::{BackupSpec, Matcher, Policy};
+
+const KEY_A: &str = "arn:aws:kms:us-east-1:111122223333:key/aaaa";
+const KEY_B: &str = "arn:aws:kms:us-east-1:111122223333:key/bbbb";
+
+fn head(size: u64) -> ObjectHead {
+    ObjectHead {
+        location: ObjectLocation::current("src-bucket", "reports/q3.csv"),
+        etag: "0f1e2d3c".into(),
+        size,
+        last_modified: Some(100),
+        content_type: Some("text/csv".into()),
+        storage_class: StorageClass::Standard,
+        encryption: ActualEncryption::Aes256,
+        tag_count: Some(0),
+        archive: None,
+        website_redirect: None,
+    }
+}
+
+fn kms(key: &str) -> ActualEncryption {
+    ActualEncryption::Kms {
+        key_id: Some(key.into()),
+        bucket_key: false,
+    }
+}
+
+fn rule(yaml: &str) -> Rule {
+    parse_policy(yaml).expect("test policy").rules.remove(0)
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn plan_for(
+    rule: &Rule,
+    head: &ObjectHead,
+    current_tags: &Tags,
+    backup: Option<&ObjectHead>,
+) -> Plan {
+    plan(
+        PlanInput {
+            head,
+            tags: current_tags,
+            backup,
+            ia_min_size: 128 * 1024,
+        },
+        rule,
+    )
+    .expect("plan")
+}
+
+fn action_names(plan: &Plan) -> Vec<&'static str> {
+    plan.actions
+        .iter()
+        .map(|a| match a {
+            Action::Backup { .. } => "backup",
+            Action::Rewrite { .. } => "rewrite",
+            Action::PutTags { .. } => "put_tags",
+        })
+        .collect()
+}
+
+fn backup_of(source: &ObjectHead) -> ObjectHead {
+    ObjectHead {
+        location: ObjectLocation::current("backup-bucket", &source.location.key),
+        last_modified: source.last_modified.map(|t| t + 1),
+        ..source.clone()
+    }
+}
+
+#[test]
+fn table_of_cases() {
+    let big = 200 * 1024;
+    let mut in_ia_with_key_a = head(big);
+    in_ia_with_key_a.storage_class = StorageClass::StandardIa;
+    in_ia_with_key_a.encryption = kms(KEY_A);
+    let mut archived = head(big);
+    archived.storage_class = StorageClass::Glacier;
+    archived.archive = Some(ArchiveState::Archived);
+    let mut not_reported = head(big);
+    not_reported.encryption = ActualEncryption::NotReported;
+    let mut dsse = head(big);
+    dsse.encryption = ActualEncryption::Other {
+        name: "aws:kms:dsse".into(),
+    };
+    let mut bucket_key_on = in_ia_with_key_a.clone();
+    bucket_key_on.encryption = ActualEncryption::Kms {
+        key_id: Some(KEY_A.into()),
+        bucket_key: true,
+    };
+
+    let kms_ia = format!(
+        "storage_class: STANDARD_IA\nencryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_A}\" }}"
+    );
+    let kms_b = format!("encryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_B}\" }}");
+    let kms_bucket_key_off =
+        format!("encryption: {{ algorithm: aws:kms, kms_key_id: aaaa, bucket_key: false }}");
+    let none = Tags::new();
+    let processed = tags(&[("processed-by", "s3pp")]);
+
+    // (case, rule, object, current tags, expected actions)
+    let cases: Vec<(&str, String, ObjectHead, Tags, Vec<&str>)> = vec![
+        (
+            "already compliant",
+            kms_ia.clone(),
+            in_ia_with_key_a.clone(),
+            none.clone(),
+            vec![],
+        ),
+        (
+            "wrong key",
+            kms_b.clone(),
+            in_ia_with_key_a.clone(),
+            none.clone(),
+            vec!["rewrite"],
+        ),
+        (
+            "key given as bare id complies with its ARN",
+            "encryption: { algorithm: aws:kms, kms_key_id: aaaa }".into(),
+            in_ia_with_key_a.clone(),
+            none.clone(),
+            vec![],
+        ),
+        (
+            "any KMS key complies when none is named",
+            "encryption: aws:kms".into(),
+            in_ia_with_key_a.clone(),
+            none.clone(),
+            vec![],
+        ),
+        (
+            "SSE-S3 object under a KMS rule",
+            kms_ia.clone(),
+            head(big),
+            none.clone(),
+            vec!["rewrite"],
+        ),
+        (
+            "KMS object under an SSE-S3 rule",
+            "encryption: AES256".into(),
+            in_ia_with_key_a.clone(),
+            none.clone(),
+            vec!["rewrite"],
+        ),
+        (
+            "SSE not reported (emulator) under SSE-S3 rule",
+            "encryption: AES256".into(),
+            not_reported,
+            none.clone(),
+            vec!["rewrite"],
+        ),
+        (
+            "bucket key must be off",
+            kms_bucket_key_off,
+            bucket_key_on,
+            none.clone(),
+            vec!["rewrite"],
+        ),
+        (
+            "wrong class",
+            "storage_class: STANDARD_IA".into(),
+            head(big),
+            none.clone(),
+            vec!["rewrite"],
+        ),
+        (
+            "cost guard keeps a small object out of IA",
+            "storage_class: STANDARD_IA".into(),
+            head(1024),
+            none.clone(),
+            vec![],
+        ),
+        (
+            "cost guard does not apply to GLACIER",
+            "storage_class: GLACIER".into(),
+            head(10),
+            none.clone(),
+            vec!["rewrite"],
+        ),
+        (
+            "backup only, no backup yet",
+            "backup: backup-bucket".into(),
+            head(10),
+            none.clone(),
+            vec!["backup"],
+        ),
+        (
+            "tags missing",
+            "tags: { processed-by: s3pp }".into(),
+            head(10),
+            none.clone(),
+            vec!["put_tags"],
+        ),
+        (
+            "tags present",
+            "tags: { processed-by: s3pp }".into(),
+            head(10),
+            processed.clone(),
+            vec![],
+        ),
+        (
+            "tag with another value",
+            "tags: { processed-by: s3pp }".into(),
+            head(10),
+            tags(&[("processed-by", "x")]),
+            vec!["put_tags"],
+        ),
+        (
+            "everything at once",
+            format!("{kms_ia}\nbackup: backup-bucket\ntags: {{ processed-by: s3pp }}"),
+            head(big),
+            none.clone(),
+            vec!["backup", "rewrite"],
+        ),
+        (
+            "archived object",
+            "storage_class: STANDARD".into(),
+            archived,
+            none.clone(),
+            vec![],
+        ),
+        (
+            "DSSE object cannot be rewritten keeping its encryption",
+            "storage_class: GLACIER".into(),
+            dsse,
+            none.clone(),
+            vec![],
+        ),
+    ];
+    for (case, yaml, object, current_tags, expected) in cases {
+        let rule = rule(&yaml);
+        let plan = plan_for(&rule, &object, &current_tags, None);
+        assert_eq!(
+            action_names(&plan),
+            expected,
+            "case: {case}; plan: {plan:?}"
+        );
+    }
+}
+
+#[test]
+fn rewrite_carries_class_encryption_and_merged_tags_in_one_copy() {
+    let rule = rule(&format!(
+        "storage_class: STANDARD_IA\nencryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_B}\", bucket_key: true }}\ntags: {{ processed-by: s3pp }}"
+    ));
+    let plan = plan_for(&rule, &head(200 * 1024), &tags(&[("owner", "me")]), None);
+    assert_eq!(
+        plan.actions,
+        vec![Action::Rewrite {
+            storage_class: StorageClass::StandardIa,
+            encryption: Some(EncryptionSpec::Kms {
+                key: Some(KmsKey::new(KEY_B)),
+                bucket_key: Some(true)
+            }),
+            tags: Some(tags(&[("owner", "me"), ("processed-by", "s3pp")])),
+        }]
+    );
+}
+
+#[test]
+fn class_change_keeps_the_objects_own_kms_key() {
+    let mut object = head(200 * 1024);
+    object.encryption = ActualEncryption::Kms {
+        key_id: Some(KEY_A.into()),
+        bucket_key: true,
+    };
+    let plan = plan_for(
+        &rule("storage_class: GLACIER_IR"),
+        &object,
+        &Tags::new(),
+        None,
+    );
+    assert_eq!(
+        plan.actions,
+        vec![Action::Rewrite {
+            storage_class: StorageClass::GlacierIr,
+            encryption: Some(EncryptionSpec::Kms {
+                key: Some(KmsKey::new(KEY_A)),
+                bucket_key: Some(true)
+            }),
+            tags: None,
+        }]
+    );
+}
+
+#[test]
+fn backup_goes_first_with_prefix_class_and_encryption() {
+    let rule = rule(
+        "storage_class: STANDARD_IA\nbackup: { bucket: backup-bucket, prefix: copies/, storage_class: GLACIER_IR, encryption: AES256 }",
+    );
+    let plan = plan_for(&rule, &head(200 * 1024), &Tags::new(), None);
+    assert_eq!(
+        plan.actions[0],
+        Action::Backup {
+            destination: ObjectLocation::current("backup-bucket", "copies/reports/q3.csv"),
+            storage_class: StorageClass::GlacierIr,
+            encryption: Some(EncryptionSpec::Aes256),
+        }
+    );
+    assert!(matches!(plan.actions[1], Action::Rewrite { .. }));
+}
+
+#[test]
+fn backup_currency() {
+    let rule = rule("backup: backup-bucket");
+    let source = head(10);
+    let current = backup_of(&source);
+    assert!(
+        plan_for(&rule, &source, &Tags::new(), Some(&current)).is_empty(),
+        "same ETag"
+    );
+
+    let mut other_size = current.clone();
+    other_size.size = 11;
+    other_size.etag = "other".into();
+    assert_eq!(
+        action_names(&plan_for(&rule, &source, &Tags::new(), Some(&other_size))),
+        ["backup"]
+    );
+
+    let mut other_bytes = current.clone();
+    other_bytes.etag = "other".into();
+    assert_eq!(
+        action_names(&plan_for(&rule, &source, &Tags::new(), Some(&other_bytes))),
+        ["backup"],
+        "plain MD5 ETags that differ mean different bytes"
+    );
+
+    let mut kms_source = source.clone();
+    kms_source.encryption = kms(KEY_A);
+    let mut kms_copy = backup_of(&kms_source);
+    kms_copy.etag = "unrelated-kms-etag".into();
+    assert!(
+        plan_for(&rule, &kms_source, &Tags::new(), Some(&kms_copy)).is_empty(),
+        "KMS: size and age"
+    );
+    kms_copy.last_modified = Some(50);
+    assert_eq!(
+        action_names(&plan_for(&rule, &kms_source, &Tags::new(), Some(&kms_copy))),
+        ["backup"],
+        "a copy older than the source is stale"
+    );
+}
+
+#[test]
+fn objects_in_their_own_backup_location_are_not_backed_up_again() {
+    let rule = rule("backup: { bucket: src-bucket, prefix: reports/ }");
+    let plan = plan_for(&rule, &head(10), &Tags::new(), None);
+    assert!(plan.is_empty());
+    assert_eq!(plan.notes.len(), 1);
+}
+
+#[test]
+fn cost_guard_explains_itself() {
+    let plan = plan_for(
+        &rule("storage_class: ONEZONE_IA"),
+        &head(1000),
+        &Tags::new(),
+        None,
+    );
+    assert!(plan.notes[0].contains("cost guard"), "{:?}", plan.notes);
+}
+
+#[test]
+fn too_many_tags_is_an_error() {
+    let existing: Tags = (0..10).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+    let err = plan(
+        PlanInput {
+            head: &head(10),
+            tags: &existing,
+            backup: None,
+            ia_min_size: 0,
+        },
+        &rule("tags: { new: tag }"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        PlanError::TooManyTags {
+            existing: 10,
+            added: 1
+        }
+    );
+}
+
+#[test]
+fn rules_match_on_key_size_and_content_type_first_match_wins() {
+    let policy: Policy = parse_policy(
+        r#"
+rules:
+  - name: small-csv
+    match: { prefix: reports/, suffix: .csv, max_size: 99, content_type: [text/csv] }
+    tags: { size: small }
+  - name: big-reports
+    match: { buckets: [src-bucket], prefix: reports/, min_size: 100 }
+    tags: { size: big }
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        policy.rule_for(&head(10)).map(|r| r.name.as_str()),
+        Some("small-csv")
+    );
+    assert_eq!(
+        policy.rule_for(&head(100)).map(|r| r.name.as_str()),
+        Some("big-reports")
+    );
+    let mut json = head(10);
+    json.content_type = Some("application/json".into());
+    assert_eq!(policy.rule_for(&json), None);
+    let mut elsewhere = head(100);
+    elsewhere.location.bucket = "other-bucket".into();
+    assert_eq!(policy.rule_for(&elsewhere), None);
+    assert!(policy.may_cover("src-bucket", "reports/x"));
+    assert!(!policy.may_cover("src-bucket", "logs/x"));
+    let _ = (
+        Matcher::default(),
+        BackupSpec {
+            bucket: String::new(),
+            prefix: String::new(),
+            storage_class: None,
+            encryption: None,
+        },
+    );
+}

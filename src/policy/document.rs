@@ -1,0 +1,553 @@
+//! The policy document (JSON or YAML) and its validation into a typed [`Policy`].
+//!
+//! Every error names the field it is about (`rules[1].backup.bucket`) and says how to fix it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use super::{BackupSpec, DEFAULT_IA_MIN_SIZE, EncryptionSpec, KmsKey, Matcher, Policy, Rule};
+use crate::object::{KNOWN_STORAGE_CLASSES, MAX_TAGS, StorageClass, Tags};
+
+/// Why a policy document was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    /// The text is not valid JSON/YAML or does not have the policy's shape.
+    #[error("policy document is not valid {format}: {message}")]
+    Syntax {
+        /// `JSON` or `YAML`.
+        format: &'static str,
+        /// The parser's message, with field path and position where known.
+        message: String,
+    },
+    /// A field has a value the policy cannot use.
+    #[error("policy field `{field}`: {problem}")]
+    Invalid {
+        /// Path to the field, e.g. `rules[0].storage_class`.
+        field: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocument {
+    rules: Vec<RawRule>,
+    #[serde(default)]
+    dry_run: bool,
+    ia_min_size: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<String>,
+    #[serde(rename = "match", default)]
+    matcher: RawMatch,
+    encryption: Option<Value>,
+    storage_class: Option<String>,
+    backup: Option<Value>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    #[serde(default)]
+    buckets: Vec<String>,
+    prefix: Option<String>,
+    suffix: Option<String>,
+    min_size: Option<u64>,
+    max_size: Option<u64>,
+    content_type: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEncryption {
+    algorithm: String,
+    kms_key_id: Option<String>,
+    bucket_key: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackup {
+    bucket: String,
+    #[serde(default)]
+    prefix: String,
+    storage_class: Option<String>,
+    encryption: Option<Value>,
+}
+
+/// Parses and validates a policy document. JSON is recognised by a leading `{`; anything else
+/// is read as YAML. A document without `rules` is one rule that covers every object.
+pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
+    let value = parse_value(text)?;
+    let format = if is_json(text) { "JSON" } else { "YAML" };
+    let has_rules = value
+        .as_mapping()
+        .is_some_and(|m| m.contains_key(Value::from("rules")));
+    let document = if has_rules {
+        from_value::<RawDocument>(value, format, "")?
+    } else {
+        let rule = from_value::<RawRule>(value, format, "")?;
+        RawDocument {
+            rules: vec![rule],
+            dry_run: false,
+            ia_min_size: None,
+        }
+    };
+    validate(document)
+}
+
+fn is_json(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
+fn parse_value(text: &str) -> Result<Value, PolicyError> {
+    if text.trim().is_empty() {
+        return Err(invalid(
+            "(document)",
+            "the policy is empty; give at least one rule, e.g. `backup: my-backup-bucket`",
+        ));
+    }
+    if is_json(text) {
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| PolicyError::Syntax {
+                format: "JSON",
+                message: e.to_string(),
+            })?;
+        serde_yaml_ng::to_value(json).map_err(|e| PolicyError::Syntax {
+            format: "JSON",
+            message: e.to_string(),
+        })
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| PolicyError::Syntax {
+            format: "YAML",
+            message: e.to_string(),
+        })
+    }
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(
+    value: Value,
+    format: &'static str,
+    field: &str,
+) -> Result<T, PolicyError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (field.is_empty(), inner == ".") {
+            (true, _) => inner,
+            (false, true) => field.to_owned(),
+            (false, false) => format!("{field}.{inner}"),
+        };
+        PolicyError::Syntax {
+            format,
+            message: format!("at `{path}`: {}", e.into_inner()),
+        }
+    })
+}
+
+fn validate(document: RawDocument) -> Result<Policy, PolicyError> {
+    if document.rules.is_empty() {
+        return Err(invalid("rules", "the list is empty; add at least one rule"));
+    }
+    let mut rules = Vec::with_capacity(document.rules.len());
+    for (index, raw) in document.rules.into_iter().enumerate() {
+        let rule = validate_rule(index, raw)?;
+        if rules.iter().any(|r: &Rule| r.name == rule.name) {
+            return Err(invalid(
+                format!("rules[{index}].name"),
+                format!(
+                    "`{}` is used by an earlier rule; names must be unique",
+                    rule.name
+                ),
+            ));
+        }
+        rules.push(rule);
+    }
+    Ok(Policy {
+        rules,
+        dry_run: document.dry_run,
+        ia_min_size: document.ia_min_size.unwrap_or(DEFAULT_IA_MIN_SIZE),
+    })
+}
+
+fn validate_rule(index: usize, raw: RawRule) -> Result<Rule, PolicyError> {
+    let path = format!("rules[{index}]");
+    let name = match raw.name {
+        Some(name) if name.trim().is_empty() => {
+            return Err(invalid(format!("{path}.name"), "must not be empty"));
+        }
+        Some(name) => name,
+        None => format!("rule-{index}"),
+    };
+    if raw.encryption.is_none()
+        && raw.storage_class.is_none()
+        && raw.backup.is_none()
+        && raw.tags.is_empty()
+    {
+        return Err(invalid(
+            &path,
+            "the rule requires nothing; give at least one of encryption, storage_class, backup, tags",
+        ));
+    }
+    let matcher = validate_match(&format!("{path}.match"), raw.matcher)?;
+    let encryption = raw
+        .encryption
+        .map(|v| validate_encryption(&format!("{path}.encryption"), v))
+        .transpose()?;
+    let storage_class = raw
+        .storage_class
+        .map(|c| validate_storage_class(&format!("{path}.storage_class"), &c))
+        .transpose()?;
+    let backup = raw
+        .backup
+        .map(|v| validate_backup(&format!("{path}.backup"), v, &matcher))
+        .transpose()?;
+    let tags = validate_tags(&format!("{path}.tags"), raw.tags)?;
+    Ok(Rule {
+        name,
+        matcher,
+        encryption,
+        storage_class,
+        backup,
+        tags,
+    })
+}
+
+fn validate_match(path: &str, raw: RawMatch) -> Result<Matcher, PolicyError> {
+    for (i, bucket) in raw.buckets.iter().enumerate() {
+        check_bucket_name(&format!("{path}.buckets[{i}]"), bucket)?;
+    }
+    if let (Some(min), Some(max)) = (raw.min_size, raw.max_size)
+        && min > max
+    {
+        return Err(invalid(
+            format!("{path}.min_size"),
+            format!("{min} is larger than max_size {max}; swap them or drop one"),
+        ));
+    }
+    let content_types = match raw.content_type {
+        None => Vec::new(),
+        Some(Value::String(one)) => vec![one],
+        Some(Value::Sequence(many)) => many
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s),
+                other => Err(invalid(
+                    format!("{path}.content_type[{i}]"),
+                    format!("expected a content type such as \"text/csv\", found {other:?}"),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(invalid(
+                format!("{path}.content_type"),
+                format!("expected a content type or a list of them, found {other:?}"),
+            ));
+        }
+    };
+    Ok(Matcher {
+        buckets: raw.buckets,
+        prefix: raw.prefix.filter(|p| !p.is_empty()),
+        suffix: raw.suffix.filter(|s| !s.is_empty()),
+        min_size: raw.min_size,
+        max_size: raw.max_size,
+        content_types,
+    })
+}
+
+fn validate_encryption(path: &str, value: Value) -> Result<EncryptionSpec, PolicyError> {
+    let raw = match value {
+        Value::String(algorithm) => RawEncryption {
+            algorithm,
+            kms_key_id: None,
+            bucket_key: None,
+        },
+        Value::Mapping(_) => from_value(value, "YAML", path)?,
+        other => {
+            return Err(invalid(
+                path,
+                format!(
+                    "expected \"AES256\", \"aws:kms\" or a mapping with algorithm, kms_key_id, bucket_key; found {other:?}"
+                ),
+            ));
+        }
+    };
+    match raw.algorithm.as_str() {
+        "AES256" | "SSE-S3" | "sse-s3" => {
+            if raw.kms_key_id.is_some() || raw.bucket_key.is_some() {
+                return Err(invalid(
+                    path,
+                    "kms_key_id and bucket_key apply only to algorithm \"aws:kms\"; remove them or change the algorithm",
+                ));
+            }
+            Ok(EncryptionSpec::Aes256)
+        }
+        "aws:kms" | "SSE-KMS" | "sse-kms" => {
+            let key = match raw.kms_key_id {
+                Some(id) if id.trim().is_empty() || id.chars().any(char::is_whitespace) => {
+                    return Err(invalid(
+                        format!("{path}.kms_key_id"),
+                        format!(
+                            "{id:?} is not a KMS key reference; use a key id, key ARN, or alias such as \"alias/my-key\""
+                        ),
+                    ));
+                }
+                Some(id) => Some(KmsKey::new(id)),
+                None => None,
+            };
+            Ok(EncryptionSpec::Kms {
+                key,
+                bucket_key: raw.bucket_key,
+            })
+        }
+        other => Err(invalid(
+            format!("{path}.algorithm"),
+            format!(
+                "unknown algorithm {other:?}; use \"AES256\" (SSE-S3) or \"aws:kms\" (SSE-KMS)"
+            ),
+        )),
+    }
+}
+
+fn validate_storage_class(path: &str, name: &str) -> Result<StorageClass, PolicyError> {
+    match StorageClass::parse(name) {
+        StorageClass::Other(_) => Err(invalid(
+            path,
+            format!(
+                "unknown storage class {name:?}; use one of {}",
+                KNOWN_STORAGE_CLASSES.join(", ")
+            ),
+        )),
+        class => Ok(class),
+    }
+}
+
+fn validate_backup(path: &str, value: Value, matcher: &Matcher) -> Result<BackupSpec, PolicyError> {
+    let raw = match value {
+        Value::String(bucket) => RawBackup {
+            bucket,
+            prefix: String::new(),
+            storage_class: None,
+            encryption: None,
+        },
+        Value::Mapping(_) => from_value(value, "YAML", path)?,
+        other => {
+            return Err(invalid(
+                path,
+                format!(
+                    "expected a bucket name or a mapping with bucket, prefix, storage_class, encryption; found {other:?}"
+                ),
+            ));
+        }
+    };
+    check_bucket_name(&format!("{path}.bucket"), &raw.bucket)?;
+    if raw.prefix.is_empty() && matcher.buckets.iter().any(|b| *b == raw.bucket) {
+        return Err(invalid(
+            format!("{path}.prefix"),
+            format!(
+                "the backup would overwrite the source objects in bucket {:?}; use another bucket or give a prefix",
+                raw.bucket
+            ),
+        ));
+    }
+    let storage_class = raw
+        .storage_class
+        .map(|c| validate_storage_class(&format!("{path}.storage_class"), &c))
+        .transpose()?;
+    let encryption = raw
+        .encryption
+        .map(|v| validate_encryption(&format!("{path}.encryption"), v))
+        .transpose()?;
+    Ok(BackupSpec {
+        bucket: raw.bucket,
+        prefix: raw.prefix,
+        storage_class,
+        encryption,
+    })
+}
+
+fn validate_tags(path: &str, tags: BTreeMap<String, String>) -> Result<Tags, PolicyError> {
+    if tags.len() > MAX_TAGS {
+        return Err(invalid(
+            path,
+            format!(
+                "{} tags given; S3 allows at most {MAX_TAGS} per object",
+                tags.len()
+            ),
+        ));
+    }
+    for (key, value) in &tags {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(invalid(
+                path,
+                format!("tag key {key:?} must be 1 to 128 characters"),
+            ));
+        }
+        if key.starts_with("aws:") {
+            return Err(invalid(
+                path,
+                format!("tag key {key:?} uses the reserved prefix `aws:`"),
+            ));
+        }
+        if value.chars().count() > 256 {
+            return Err(invalid(
+                path,
+                format!("value of tag {key:?} is longer than 256 characters"),
+            ));
+        }
+    }
+    Ok(tags)
+}
+
+fn check_bucket_name(path: &str, bucket: &str) -> Result<(), PolicyError> {
+    let valid_chars = bucket
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !(3..=63).contains(&bucket.len()) || !valid_chars {
+        return Err(invalid(
+            path,
+            format!(
+                "{bucket:?} is not a bucket name; use 3 to 63 lowercase letters, digits, '-' or '.'"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(err: PolicyError) -> String {
+        match err {
+            PolicyError::Invalid { field, .. } => field,
+            PolicyError::Syntax { message, .. } => message,
+        }
+    }
+
+    #[test]
+    fn three_line_policy_is_one_catch_all_rule() {
+        let policy =
+            parse_policy("encryption: AES256\nstorage_class: STANDARD_IA\nbackup: my-backup\n")
+                .unwrap();
+        assert_eq!(policy.rules.len(), 1);
+        let rule = &policy.rules[0];
+        assert_eq!(rule.name, "rule-0");
+        assert_eq!(rule.encryption, Some(EncryptionSpec::Aes256));
+        assert_eq!(rule.storage_class, Some(StorageClass::StandardIa));
+        assert_eq!(rule.backup.as_ref().unwrap().bucket, "my-backup");
+        assert_eq!(policy.ia_min_size, DEFAULT_IA_MIN_SIZE);
+        assert!(!policy.dry_run);
+    }
+
+    #[test]
+    fn full_yaml_document_parses_every_field() {
+        let text = r#"
+dry_run: true
+ia_min_size: 1
+rules:
+  - name: reports
+    match: { buckets: [src-bucket], prefix: "reports/", suffix: ".csv", min_size: 10, max_size: 20, content_type: "text/*" }
+    encryption: { algorithm: "aws:kms", kms_key_id: "alias/reports", bucket_key: true }
+    storage_class: STANDARD_IA
+    backup: { bucket: "my-backup", prefix: "reports/", storage_class: GLACIER_IR, encryption: AES256 }
+    tags: { processed-by: s3-policy-processor }
+"#;
+        let policy = parse_policy(text).unwrap();
+        assert!(policy.dry_run);
+        assert_eq!(policy.ia_min_size, 1);
+        let rule = &policy.rules[0];
+        assert_eq!(rule.matcher.prefix.as_deref(), Some("reports/"));
+        assert_eq!(rule.matcher.content_types, vec!["text/*"]);
+        assert_eq!(
+            rule.encryption,
+            Some(EncryptionSpec::Kms {
+                key: Some(KmsKey::new("alias/reports")),
+                bucket_key: Some(true)
+            })
+        );
+        let backup = rule.backup.as_ref().unwrap();
+        assert_eq!(backup.storage_class, Some(StorageClass::GlacierIr));
+        assert_eq!(backup.encryption, Some(EncryptionSpec::Aes256));
+        assert_eq!(
+            rule.tags.get("processed-by").map(String::as_str),
+            Some("s3-policy-processor")
+        );
+    }
+
+    #[test]
+    fn json_documents_are_accepted() {
+        let policy = parse_policy(r#"{"rules":[{"name":"all","tags":{"a":"b"}}]}"#).unwrap();
+        assert_eq!(policy.rules[0].name, "all");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("storage_class: STANDARD-IA", "rules[0].storage_class"),
+            (
+                "encryption: { algorithm: AES128 }",
+                "rules[0].encryption.algorithm",
+            ),
+            (
+                "encryption: { algorithm: AES256, kms_key_id: k }",
+                "rules[0].encryption",
+            ),
+            ("backup: { bucket: Bad_Bucket }", "rules[0].backup.bucket"),
+            ("rules: []", "rules"),
+            ("rules: [{ name: x }]", "rules[0]"),
+            (
+                "rules: [{ name: x, tags: {a: b}}, { name: x, tags: {a: b}}]",
+                "rules[1].name",
+            ),
+            (
+                "match: { min_size: 5, max_size: 1 }\ntags: {a: b}",
+                "rules[0].match.min_size",
+            ),
+            (
+                "match: { buckets: [src-bucket] }\nbackup: src-bucket",
+                "rules[0].backup.prefix",
+            ),
+            ("tags: { \"aws:x\": y }", "rules[0].tags"),
+        ];
+        for (text, field) in cases {
+            let err = parse_policy(text).expect_err(text);
+            assert_eq!(field_of(err), field, "document: {text}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_syntax_are_reported_with_their_name() {
+        let err = parse_policy("storag_class: STANDARD").unwrap_err();
+        assert!(err.to_string().contains("storag_class"), "{err}");
+        let err = parse_policy("{\"rules\": [").unwrap_err();
+        assert!(
+            matches!(err, PolicyError::Syntax { format: "JSON", .. }),
+            "{err}"
+        );
+        let err = parse_policy("rules:\n  - tags: [1, 2]").unwrap_err();
+        assert!(err.to_string().contains("tags"), "{err}");
+    }
+
+    #[test]
+    fn too_many_tags_are_rejected() {
+        let tags: Vec<String> = (0..11).map(|i| format!("k{i}: v")).collect();
+        let text = format!("tags: {{ {} }}", tags.join(", "));
+        assert_eq!(field_of(parse_policy(&text).unwrap_err()), "rules[0].tags");
+    }
+}

@@ -1,0 +1,173 @@
+//! The policy: typed, validated rules that say what a compliant object looks like, and how an
+//! object is matched to its rule. Parsing lives in [`document`]; KMS key comparison in [`kms`].
+
+pub mod document;
+pub mod kms;
+
+use crate::object::{ObjectHead, StorageClass, Tags};
+
+pub use document::PolicyError;
+pub use kms::KmsKey;
+
+/// Default minimum size for moving an object into a class with a 128 KiB minimum billable size.
+pub const DEFAULT_IA_MIN_SIZE: u64 = 128 * 1024;
+
+/// The whole policy: ordered rules (first match wins) and global settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Rules in document order.
+    pub rules: Vec<Rule>,
+    /// Plan and report, but write nothing.
+    pub dry_run: bool,
+    /// Objects smaller than this are not moved into STANDARD_IA, ONEZONE_IA or GLACIER_IR.
+    pub ia_min_size: u64,
+}
+
+/// One rule: which objects it covers and what they must look like.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Name used in logs and reports.
+    pub name: String,
+    /// Which objects the rule covers.
+    pub matcher: Matcher,
+    /// Required encryption, if any.
+    pub encryption: Option<EncryptionSpec>,
+    /// Required storage class, if any.
+    pub storage_class: Option<StorageClass>,
+    /// Backup copy to keep, if any.
+    pub backup: Option<BackupSpec>,
+    /// Tags the object must carry (other tags are kept).
+    pub tags: Tags,
+}
+
+/// Conditions an object must meet for a rule to apply; all given conditions must hold.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Matcher {
+    /// Bucket names; empty means any bucket.
+    pub buckets: Vec<String>,
+    /// Key prefix.
+    pub prefix: Option<String>,
+    /// Key suffix.
+    pub suffix: Option<String>,
+    /// Smallest size in bytes (inclusive).
+    pub min_size: Option<u64>,
+    /// Largest size in bytes (inclusive).
+    pub max_size: Option<u64>,
+    /// Content types; `type/*` matches a whole family; empty means any.
+    pub content_types: Vec<String>,
+}
+
+/// Desired server-side encryption.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "algorithm")]
+pub enum EncryptionSpec {
+    /// SSE-S3.
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// SSE-KMS; with no key, any KMS key complies and S3's default `aws/s3` key is used.
+    #[serde(rename = "aws:kms")]
+    Kms {
+        /// The key to use.
+        #[serde(rename = "kms_key_id", skip_serializing_if = "Option::is_none")]
+        key: Option<KmsKey>,
+        /// Require the S3 Bucket Key on (`Some(true)`) or off (`Some(false)`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bucket_key: Option<bool>,
+    },
+}
+
+/// Where and how to keep a backup copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupSpec {
+    /// Destination bucket.
+    pub bucket: String,
+    /// Prefix put in front of the source key.
+    pub prefix: String,
+    /// Storage class of the copy (STANDARD when unset).
+    pub storage_class: Option<StorageClass>,
+    /// Encryption of the copy (the backup bucket's default when unset).
+    pub encryption: Option<EncryptionSpec>,
+}
+
+impl BackupSpec {
+    /// The backup key for a source key.
+    pub fn key_for(&self, source_key: &str) -> String {
+        format!("{}{}", self.prefix, source_key)
+    }
+}
+
+impl Matcher {
+    /// Whether bucket and key allow a match (checked before any S3 call).
+    pub fn matches_key(&self, bucket: &str, key: &str) -> bool {
+        (self.buckets.is_empty() || self.buckets.iter().any(|b| b == bucket))
+            && self.prefix.as_deref().is_none_or(|p| key.starts_with(p))
+            && self.suffix.as_deref().is_none_or(|s| key.ends_with(s))
+    }
+
+    /// Whether the object as HEAD reports it matches every condition.
+    pub fn matches(&self, head: &ObjectHead) -> bool {
+        self.matches_key(&head.location.bucket, &head.location.key)
+            && self.min_size.is_none_or(|min| head.size >= min)
+            && self.max_size.is_none_or(|max| head.size <= max)
+            && (self.content_types.is_empty()
+                || head.content_type.as_deref().is_some_and(|ct| {
+                    self.content_types
+                        .iter()
+                        .any(|p| content_type_matches(p, ct))
+                }))
+    }
+}
+
+/// `text/*` matches `text/csv`; otherwise the media type (before any `;`) must be equal.
+fn content_type_matches(pattern: &str, content_type: &str) -> bool {
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let pattern = pattern.to_ascii_lowercase();
+    match pattern.strip_suffix("/*") {
+        Some(family) => media_type.split('/').next() == Some(family),
+        None => media_type == pattern,
+    }
+}
+
+impl Policy {
+    /// Whether some rule could apply to this bucket and key (so a HEAD is worth making).
+    pub fn may_cover(&self, bucket: &str, key: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.matcher.matches_key(bucket, key))
+    }
+
+    /// The first rule that matches the object, if any.
+    pub fn rule_for(&self, head: &ObjectHead) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.matcher.matches(head))
+    }
+
+    /// Every KMS key the policy names, for resolution at cold start.
+    pub fn kms_keys_mut(&mut self) -> impl Iterator<Item = &mut KmsKey> {
+        self.rules.iter_mut().flat_map(|rule| {
+            let own = rule.encryption.as_mut();
+            let backup = rule.backup.as_mut().and_then(|b| b.encryption.as_mut());
+            own.into_iter().chain(backup).filter_map(|spec| match spec {
+                EncryptionSpec::Kms { key, .. } => key.as_mut(),
+                EncryptionSpec::Aes256 => None,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_patterns() {
+        assert!(content_type_matches("text/csv", "text/csv; charset=utf-8"));
+        assert!(content_type_matches("text/*", "TEXT/plain"));
+        assert!(!content_type_matches("text/*", "application/json"));
+        assert!(!content_type_matches("text/csv", "text/csvx"));
+    }
+}

@@ -1,0 +1,285 @@
+//! One object, end to end: HEAD it, pick its rule, read what the plan needs, plan, apply, and
+//! report what happened. Every failure becomes an outcome in the report, never a panic.
+
+use serde::Serialize;
+
+use crate::apply::apply;
+use crate::object::{ObjectHead, ObjectLocation, ObjectRef, Tags};
+use crate::plan::{Action, PlanInput, plan};
+use crate::policy::{Policy, Rule};
+use crate::store::{ObjectStore, StoreError};
+
+/// How reconciling one object ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Actions were applied.
+    Applied,
+    /// Already compliant (or nothing can be done now; see notes): nothing written.
+    Compliant,
+    /// Dry run: the actions were planned and not applied.
+    Planned,
+    /// No rule covers the object.
+    NoRule,
+    /// The object no longer exists.
+    Gone,
+    /// A newer object replaced the one the event is about; that object's own event handles it.
+    Stale,
+    /// Ignored on purpose (not an ObjectCreated event, a test event, ...).
+    Skipped,
+    /// Failed; the invocation reports an error so the event is retried.
+    Failed,
+}
+
+/// What happened to one object, as logged and returned in the invocation response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectReport {
+    /// Bucket.
+    pub bucket: String,
+    /// Decoded key.
+    pub key: String,
+    /// Version id from the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// The rule that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Actions applied (or planned, in a dry run; or attempted, when failed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+    /// Why something was left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// S3 error code (or our classification) when failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Error message when failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ObjectReport {
+    /// A report with just the object and outcome filled in.
+    pub fn new(location: &ObjectLocation, outcome: Outcome) -> Self {
+        Self {
+            bucket: location.bucket.clone(),
+            key: location.key.clone(),
+            version_id: location.version_id.clone(),
+            rule: None,
+            outcome,
+            actions: Vec::new(),
+            notes: Vec::new(),
+            error_code: None,
+            error: None,
+        }
+    }
+
+    fn failed(mut self, code: &str, error: impl ToString) -> Self {
+        self.outcome = Outcome::Failed;
+        self.error_code = Some(code.to_owned());
+        self.error = Some(error.to_string());
+        self
+    }
+
+    fn with_note(mut self, outcome: Outcome, note: impl Into<String>) -> Self {
+        self.outcome = outcome;
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// Brings one object in line with the policy (or, when `dry_run`, only plans).
+pub async fn reconcile<S: ObjectStore>(
+    store: &S,
+    policy: &Policy,
+    object: &ObjectRef,
+    dry_run: bool,
+) -> ObjectReport {
+    let report = reconcile_inner(store, policy, object, dry_run).await;
+    log_report(&report);
+    report
+}
+
+async fn reconcile_inner<S: ObjectStore>(
+    store: &S,
+    policy: &Policy,
+    object: &ObjectRef,
+    dry_run: bool,
+) -> ObjectReport {
+    let location = &object.location;
+    let report = ObjectReport::new(location, Outcome::NoRule);
+    if !policy.may_cover(&location.bucket, &location.key) {
+        return report;
+    }
+    let current = ObjectLocation::current(&location.bucket, &location.key);
+    let head = match store.head_object(&current).await {
+        Ok(head) => head,
+        Err(StoreError::NotFound { .. }) => return missing_object(store, report).await,
+        Err(err) => return report.failed(err.code(), &err),
+    };
+    if let Some(reason) = stale_reason(object, &head) {
+        return report.with_note(Outcome::Stale, reason);
+    }
+    let Some(rule) = policy.rule_for(&head) else {
+        return report;
+    };
+    let mut report = ObjectReport {
+        rule: Some(rule.name.clone()),
+        ..report
+    };
+    let tags = match read_tags(store, rule, &head).await {
+        Ok(tags) => tags,
+        Err(err) => return report.failed(err.code(), &err),
+    };
+    let backup = match read_backup(store, rule, &head).await {
+        Ok(backup) => backup,
+        Err(err) => return report.failed(err.code(), &err),
+    };
+    let input = PlanInput {
+        head: &head,
+        tags: &tags,
+        backup: backup.as_ref(),
+        ia_min_size: policy.ia_min_size,
+    };
+    let plan = match plan(input, rule) {
+        Ok(plan) => plan,
+        Err(err) => return report.failed("PlanError", err),
+    };
+    report.notes.clone_from(&plan.notes);
+    report.actions.clone_from(&plan.actions);
+    if plan.is_empty() {
+        report.outcome = Outcome::Compliant;
+        return report;
+    }
+    if dry_run {
+        report.outcome = Outcome::Planned;
+        return report;
+    }
+    match apply(store, &head, &plan).await {
+        Ok(()) => {
+            report.outcome = Outcome::Applied;
+            report
+        }
+        Err(err) => match &err.source {
+            StoreError::PreconditionFailed { .. } => report.with_note(
+                Outcome::Stale,
+                format!("{}: the object changed while being processed; its own event handles the new data", err.step),
+            ),
+            StoreError::NotFound { .. } => report.with_note(
+                Outcome::Gone,
+                format!("{}: the object was deleted while being processed", err.step),
+            ),
+            StoreError::InvalidObjectState { .. } => report.with_note(
+                Outcome::Compliant,
+                format!("{}: the object is archived; restore it before it can be copied", err.step),
+            ),
+            other => {
+                let code = other.code().to_owned();
+                report.failed(&code, err)
+            }
+        },
+    }
+}
+
+/// A 404 on HEAD means either the object was deleted (fine) or the bucket does not exist
+/// (a real failure); HEAD cannot tell which, HeadBucket can.
+async fn missing_object<S: ObjectStore>(store: &S, report: ObjectReport) -> ObjectReport {
+    match store.head_bucket(&report.bucket).await {
+        Ok(()) => report.with_note(
+            Outcome::Gone,
+            "the object was deleted before it could be processed",
+        ),
+        Err(StoreError::NotFound { .. }) => {
+            let message = format!("bucket {:?} does not exist", report.bucket);
+            report.failed("NoSuchBucket", message)
+        }
+        Err(err) => report.failed(err.code(), &err),
+    }
+}
+
+/// Why the event no longer describes the current object, if it does not.
+fn stale_reason(object: &ObjectRef, head: &ObjectHead) -> Option<String> {
+    if let (Some(wanted), Some(current)) = (&object.location.version_id, &head.location.version_id)
+        && wanted != current
+    {
+        return Some(format!(
+            "event is for version {wanted} but {current} is current; the newer version's event handles it"
+        ));
+    }
+    match &object.etag {
+        Some(etag) if object.location.version_id.is_none() && *etag != head.etag => Some(format!(
+            "event is for ETag {etag} but the object now has {}; the newer object's event handles it",
+            head.etag
+        )),
+        _ => None,
+    }
+}
+
+async fn read_tags<S: ObjectStore>(
+    store: &S,
+    rule: &Rule,
+    head: &ObjectHead,
+) -> Result<Tags, StoreError> {
+    if rule.tags.is_empty() || head.tag_count == Some(0) {
+        return Ok(Tags::new());
+    }
+    store.get_tags(&head.location).await
+}
+
+async fn read_backup<S: ObjectStore>(
+    store: &S,
+    rule: &Rule,
+    head: &ObjectHead,
+) -> Result<Option<ObjectHead>, StoreError> {
+    let Some(spec) = &rule.backup else {
+        return Ok(None);
+    };
+    let location = ObjectLocation::current(&spec.bucket, spec.key_for(&head.location.key));
+    if location.bucket == head.location.bucket && location.key == head.location.key {
+        return Ok(None);
+    }
+    match store.head_object(&location).await {
+        Ok(backup) => Ok(Some(backup)),
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+fn log_report(report: &ObjectReport) {
+    let actions: Vec<&str> = report
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Backup { .. } => "backup",
+            Action::Rewrite { .. } => "rewrite",
+            Action::PutTags { .. } => "put_tags",
+        })
+        .collect();
+    let actions = actions.join(",");
+    let notes = report.notes.join("; ");
+    let rule = report.rule.as_deref().unwrap_or("-");
+    let (bucket, key) = (report.bucket.as_str(), report.key.as_str());
+    match report.outcome {
+        Outcome::Failed => tracing::error!(
+            bucket,
+            key,
+            rule,
+            error_code = report.error_code.as_deref().unwrap_or_default(),
+            error = report.error.as_deref().unwrap_or_default(),
+            "object failed"
+        ),
+        Outcome::Gone => tracing::warn!(bucket, key, notes, "object gone"),
+        Outcome::NoRule => tracing::debug!(bucket, key, "no rule matches; left alone"),
+        outcome => tracing::info!(
+            bucket,
+            key,
+            rule,
+            ?outcome,
+            actions,
+            notes,
+            "object reconciled"
+        ),
+    }
+}

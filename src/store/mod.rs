@@ -1,0 +1,135 @@
+//! The storage boundary: what the processor needs from S3, in our own types. `s3` implements it
+//! with aws-sdk-s3; `memory` is an in-memory fake for unit tests.
+
+pub mod counting;
+pub mod memory;
+pub mod s3;
+
+use std::future::Future;
+
+use crate::object::{ObjectHead, ObjectLocation, StorageClass, Tags};
+use crate::policy::EncryptionSpec;
+
+/// What happens to the tags in a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagDirective {
+    /// Copy the source's tags.
+    Copy,
+    /// Write exactly these tags.
+    Replace(Tags),
+}
+
+/// A server-side copy. Metadata and content headers are always copied from the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyRequest {
+    /// Source object (a specific version when `version_id` is set).
+    pub source: ObjectLocation,
+    /// Copy only if the source's ETag is still this one.
+    pub source_if_match: Option<String>,
+    /// Destination bucket and key (`version_id` ignored).
+    pub destination: ObjectLocation,
+    /// Storage class of the new object.
+    pub storage_class: StorageClass,
+    /// Encryption of the new object; `None` means the destination bucket's default.
+    pub encryption: Option<EncryptionSpec>,
+    /// Tags of the new object.
+    pub tags: TagDirective,
+    /// Website redirect location to keep (a copy drops it otherwise).
+    pub website_redirect: Option<String>,
+}
+
+/// What a successful copy produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyOutcome {
+    /// Version id of the new object, in versioned buckets.
+    pub version_id: Option<String>,
+    /// ETag of the new object.
+    pub etag: Option<String>,
+}
+
+/// A failed storage call, classified the way the processor reacts to it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The object (or version) does not exist.
+    #[error("{operation}: not found")]
+    NotFound {
+        /// The S3 operation.
+        operation: &'static str,
+    },
+    /// A copy precondition (source ETag) failed: the object changed since we looked.
+    #[error("{operation}: precondition failed (the object changed since it was read)")]
+    PreconditionFailed {
+        /// The S3 operation.
+        operation: &'static str,
+    },
+    /// The object is archived and must be restored first.
+    #[error("{operation}: object is archived (InvalidObjectState)")]
+    InvalidObjectState {
+        /// The S3 operation.
+        operation: &'static str,
+    },
+    /// Any other error answer from the service.
+    #[error("{operation}: {code} (HTTP {status}): {message}")]
+    Service {
+        /// The S3 operation.
+        operation: &'static str,
+        /// S3 error code, e.g. `AccessDenied`, `NoSuchBucket`.
+        code: String,
+        /// HTTP status.
+        status: u16,
+        /// S3's message.
+        message: String,
+    },
+    /// No answer: connection, timeout, or a response that could not be read.
+    #[error("{operation}: request failed: {message}")]
+    Transport {
+        /// The S3 operation.
+        operation: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// The S3 error code (or our classification) for logs and reports.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::NotFound { .. } => "NotFound",
+            Self::PreconditionFailed { .. } => "PreconditionFailed",
+            Self::InvalidObjectState { .. } => "InvalidObjectState",
+            Self::Service { code, .. } => code,
+            Self::Transport { .. } => "Transport",
+        }
+    }
+}
+
+/// The S3 operations the processor uses.
+pub trait ObjectStore: Send + Sync {
+    /// HEAD of an object version (the current one when `version_id` is `None`).
+    fn head_object(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<ObjectHead, StoreError>> + Send;
+
+    /// Whether the bucket exists and is reachable (`NotFound` when it does not exist).
+    fn head_bucket(&self, bucket: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The tag set of an object version.
+    fn get_tags(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<Tags, StoreError>> + Send;
+
+    /// Replaces the tag set of an object version.
+    fn put_tags(
+        &self,
+        location: &ObjectLocation,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Server-side copy.
+    fn copy_object(
+        &self,
+        request: &CopyRequest,
+    ) -> impl Future<Output = Result<CopyOutcome, StoreError>> + Send;
+}

@@ -1,0 +1,304 @@
+//! [`ObjectStore`] on aws-sdk-s3: the only module that names SDK types.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::types::{
+    MetadataDirective, ServerSideEncryption, StorageClass as SdkStorageClass, Tag, Tagging,
+    TaggingDirective,
+};
+
+use super::{CopyOutcome, CopyRequest, ObjectStore, StoreError, TagDirective};
+use crate::keys::copy_source;
+use crate::object::{
+    ActualEncryption, ArchiveState, ObjectHead, ObjectLocation, StorageClass, Tags, normalize_etag,
+};
+use crate::policy::EncryptionSpec;
+
+/// An [`ObjectStore`] backed by a real (or S3-compatible) endpoint.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+}
+
+impl S3Store {
+    /// Builds the S3 client once from the shared SDK config; `force_path_style` is for local
+    /// servers that do not serve virtual-hosted bucket names.
+    pub fn new(sdk_config: &aws_config::SdkConfig, force_path_style: bool) -> Self {
+        let config = aws_sdk_s3::config::Builder::from(sdk_config)
+            .force_path_style(force_path_style)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
+    /// Wraps an existing client.
+    pub fn from_client(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn classify<E>(operation: &'static str, err: SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if let SdkError::ServiceError(context) = &err {
+        let status = context.raw().status().as_u16();
+        let code = context.err().code().unwrap_or_default().to_owned();
+        let message = context.err().message().unwrap_or_default().to_owned();
+        return match (status, code.as_str()) {
+            (_, "PreconditionFailed") | (412, _) => StoreError::PreconditionFailed { operation },
+            (_, "InvalidObjectState") => StoreError::InvalidObjectState { operation },
+            (404, "NoSuchKey" | "NotFound" | "NoSuchVersion" | "") => {
+                StoreError::NotFound { operation }
+            }
+            _ => StoreError::Service {
+                operation,
+                code: if code.is_empty() {
+                    format!("Http{status}")
+                } else {
+                    code
+                },
+                status,
+                message,
+            },
+        };
+    }
+    StoreError::Transport {
+        operation,
+        message: DisplayErrorContext(&err).to_string(),
+    }
+}
+
+fn head_from_output(location: &ObjectLocation, out: &HeadObjectOutput) -> ObjectHead {
+    let storage_class = out
+        .storage_class()
+        .map(|c| StorageClass::parse(c.as_str()))
+        .unwrap_or(StorageClass::Standard);
+    let encryption = if let Some(algorithm) = out.sse_customer_algorithm() {
+        ActualEncryption::Other {
+            name: format!("SSE-C ({algorithm})"),
+        }
+    } else {
+        match out.server_side_encryption() {
+            None => ActualEncryption::NotReported,
+            Some(ServerSideEncryption::Aes256) => ActualEncryption::Aes256,
+            Some(ServerSideEncryption::AwsKms) => ActualEncryption::Kms {
+                key_id: out.ssekms_key_id().map(str::to_owned),
+                bucket_key: out.bucket_key_enabled().unwrap_or(false),
+            },
+            Some(other) => ActualEncryption::Other {
+                name: other.as_str().to_owned(),
+            },
+        }
+    };
+    ObjectHead {
+        location: ObjectLocation {
+            bucket: location.bucket.clone(),
+            key: location.key.clone(),
+            version_id: out
+                .version_id()
+                .filter(|v| !v.is_empty() && *v != "null")
+                .map(str::to_owned),
+        },
+        etag: out.e_tag().map(normalize_etag).unwrap_or_default(),
+        size: out.content_length().unwrap_or(0).max(0).unsigned_abs(),
+        last_modified: out.last_modified().map(|t| t.secs()),
+        content_type: out.content_type().map(str::to_owned),
+        archive: archive_state(
+            &storage_class,
+            out.restore(),
+            out.archive_status().is_some(),
+        ),
+        storage_class,
+        encryption,
+        tag_count: out.tag_count().and_then(|n| u32::try_from(n).ok()),
+        website_redirect: out.website_redirect_location().map(str::to_owned),
+    }
+}
+
+/// Archived objects need a restore before copying; a finished restore (`ongoing-request="false"`)
+/// makes them copyable.
+fn archive_state(
+    class: &StorageClass,
+    restore: Option<&str>,
+    in_archive_tier: bool,
+) -> Option<ArchiveState> {
+    let restored = restore.is_some_and(|r| r.contains("ongoing-request=\"false\""));
+    let restoring = restore.is_some_and(|r| r.contains("ongoing-request=\"true\""));
+    if !(class.is_archive() || in_archive_tier) || restored {
+        None
+    } else if restoring {
+        Some(ArchiveState::Restoring)
+    } else {
+        Some(ArchiveState::Archived)
+    }
+}
+
+fn encode_tags(tags: &Tags) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(tags.iter())
+        .finish()
+}
+
+fn version_or_none(location: &ObjectLocation) -> Option<String> {
+    location.version_id.clone()
+}
+
+impl ObjectStore for S3Store {
+    async fn head_object(&self, location: &ObjectLocation) -> Result<ObjectHead, StoreError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .set_version_id(version_or_none(location))
+            .send()
+            .await
+            .map_err(|e| classify("HeadObject", e))?;
+        Ok(head_from_output(location, &out))
+    }
+
+    async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+        self.client
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("HeadBucket", e))
+    }
+
+    async fn get_tags(&self, location: &ObjectLocation) -> Result<Tags, StoreError> {
+        let out = self
+            .client
+            .get_object_tagging()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .set_version_id(version_or_none(location))
+            .send()
+            .await
+            .map_err(|e| classify("GetObjectTagging", e))?;
+        Ok(out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect())
+    }
+
+    async fn put_tags(&self, location: &ObjectLocation, tags: &Tags) -> Result<(), StoreError> {
+        let invalid = |e: aws_sdk_s3::error::BuildError| StoreError::Service {
+            operation: "PutObjectTagging",
+            code: "InvalidTag".into(),
+            status: 400,
+            message: e.to_string(),
+        };
+        let tag_set = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(tag_set))
+            .build()
+            .map_err(invalid)?;
+        self.client
+            .put_object_tagging()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .set_version_id(version_or_none(location))
+            .tagging(tagging)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutObjectTagging", e))
+    }
+
+    async fn copy_object(&self, request: &CopyRequest) -> Result<CopyOutcome, StoreError> {
+        let source = &request.source;
+        let mut copy = self
+            .client
+            .copy_object()
+            .copy_source(copy_source(
+                &source.bucket,
+                &source.key,
+                source.version_id.as_deref(),
+            ))
+            .set_copy_source_if_match(request.source_if_match.as_ref().map(|e| format!("\"{e}\"")))
+            .bucket(&request.destination.bucket)
+            .key(&request.destination.key)
+            .metadata_directive(MetadataDirective::Copy)
+            .storage_class(SdkStorageClass::from(request.storage_class.as_str()))
+            .set_website_redirect_location(request.website_redirect.clone());
+        copy = match &request.encryption {
+            None => copy,
+            Some(EncryptionSpec::Aes256) => {
+                copy.server_side_encryption(ServerSideEncryption::Aes256)
+            }
+            Some(EncryptionSpec::Kms { key, bucket_key }) => copy
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .set_ssekms_key_id(key.as_ref().map(|k| k.configured.clone()))
+                .set_bucket_key_enabled(*bucket_key),
+        };
+        copy = match &request.tags {
+            TagDirective::Copy => copy.tagging_directive(TaggingDirective::Copy),
+            TagDirective::Replace(tags) => copy
+                .tagging_directive(TaggingDirective::Replace)
+                .tagging(encode_tags(tags)),
+        };
+        let out = copy.send().await.map_err(|e| classify("CopyObject", e))?;
+        Ok(CopyOutcome {
+            version_id: out.version_id().map(str::to_owned),
+            etag: out
+                .copy_object_result()
+                .and_then(|r| r.e_tag())
+                .map(normalize_etag),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_states() {
+        assert_eq!(archive_state(&StorageClass::Standard, None, false), None);
+        assert_eq!(
+            archive_state(&StorageClass::Glacier, None, false),
+            Some(ArchiveState::Archived)
+        );
+        assert_eq!(
+            archive_state(
+                &StorageClass::DeepArchive,
+                Some("ongoing-request=\"true\""),
+                false
+            ),
+            Some(ArchiveState::Restoring)
+        );
+        assert_eq!(
+            archive_state(
+                &StorageClass::Glacier,
+                Some("ongoing-request=\"false\", expiry-date=\"Fri, 21 Dec 2012 00:00:00 GMT\""),
+                false
+            ),
+            None
+        );
+        assert_eq!(
+            archive_state(&StorageClass::IntelligentTiering, None, true),
+            Some(ArchiveState::Archived)
+        );
+    }
+
+    #[test]
+    fn tags_are_form_encoded() {
+        let tags: Tags = [
+            ("a b".to_owned(), "c&d=e".to_owned()),
+            ("k".into(), "v".into()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(encode_tags(&tags), "a+b=c%26d%3De&k=v");
+    }
+}
