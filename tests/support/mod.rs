@@ -1,0 +1,260 @@
+//! Shared integration-test setup: a real moto S3 server on 127.0.0.1 per test (stopped by PID
+//! when the test ends, pass or fail), an SDK client for it, and the sample objects and events
+//! from `events/`.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use s3_policy_processor::handler::{DEFAULT_MAX_CONCURRENCY, Processor};
+use s3_policy_processor::policy::Policy;
+use s3_policy_processor::policy::document::parse_policy;
+use s3_policy_processor::store::counting::CountingStore;
+use s3_policy_processor::store::s3::S3Store;
+use serde_json::Value;
+
+pub const SOURCE: &str = "s3pp-source";
+pub const BACKUP: &str = "s3pp-backup";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A moto server process on a free loopback port.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl S3Server {
+    /// Starts moto from `MOTO_SERVER` or the project venv and waits until it answers.
+    pub fn start() -> Self {
+        let binary = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join(".venv/bin/moto_server"));
+        assert!(
+            binary.exists(),
+            "moto server not found at {}; run scripts/test (it installs the pinned test tools into .venv)",
+            binary.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free loopback port")
+            .port();
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto server");
+        let server = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// An SDK client for this server.
+    pub fn client(&self) -> Client {
+        client_for(&self.endpoint)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An S3 client for a local endpoint (path style, dummy credentials).
+pub fn client_for(endpoint: &str) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+/// The example policy from `examples/policy.yaml`.
+pub fn example_policy() -> Policy {
+    policy(&std::fs::read_to_string(repo().join("examples/policy.yaml")).expect("example policy"))
+}
+
+/// Parses a policy or fails the test.
+pub fn policy(text: &str) -> Policy {
+    parse_policy(text).expect("test policy is valid")
+}
+
+/// A processor over the real server with a call counter.
+pub fn processor(client: &Client, policy: Policy) -> Processor<CountingStore<S3Store>> {
+    Processor::new(
+        CountingStore::new(S3Store::from_client(client.clone())),
+        policy,
+        DEFAULT_MAX_CONCURRENCY,
+        false,
+    )
+}
+
+/// Reads a JSON file from `events/`.
+pub fn event(name: &str) -> Value {
+    read_json(&repo().join("events").join(name))
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One object of `events/objects.json`.
+#[derive(Debug, Clone)]
+pub struct SampleObject {
+    pub id: String,
+    pub bucket: String,
+    pub key: String,
+    pub content_type: String,
+    pub metadata: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// The sample objects the sample events refer to.
+pub fn sample_objects() -> Vec<SampleObject> {
+    let doc = read_json(&repo().join("events/objects.json"));
+    let map = |v: &Value| -> BTreeMap<String, String> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    doc["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| {
+            let repeat = o["repeat"].as_u64().unwrap_or(1) as usize;
+            SampleObject {
+                id: o["id"].as_str().unwrap_or_default().to_owned(),
+                bucket: o["bucket"].as_str().unwrap_or_default().to_owned(),
+                key: o["key"].as_str().unwrap_or_default().to_owned(),
+                content_type: o["content_type"].as_str().unwrap_or_default().to_owned(),
+                metadata: map(&o["metadata"]),
+                tags: map(&o["tags"]),
+                body: o["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .repeat(repeat)
+                    .into_bytes(),
+            }
+        })
+        .collect()
+}
+
+/// The sample object with this id.
+pub fn sample(id: &str) -> SampleObject {
+    sample_objects()
+        .into_iter()
+        .find(|o| o.id == id)
+        .expect("sample object id")
+}
+
+/// Creates the source and backup buckets and uploads every sample object.
+pub async fn seed(client: &Client) {
+    for bucket in [SOURCE, BACKUP] {
+        client
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create bucket");
+    }
+    for object in sample_objects() {
+        upload(client, &object).await;
+    }
+}
+
+/// Uploads one sample object with its content type, metadata and tags.
+pub async fn upload(client: &Client, object: &SampleObject) {
+    let tagging = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(object.tags.iter())
+        .finish();
+    client
+        .put_object()
+        .bucket(&object.bucket)
+        .key(&object.key)
+        .body(ByteStream::from(object.body.clone()))
+        .content_type(&object.content_type)
+        .set_metadata(Some(object.metadata.clone().into_iter().collect()))
+        .set_tagging((!tagging.is_empty()).then_some(tagging))
+        .send()
+        .await
+        .expect("upload sample object");
+}
+
+/// Tags of an object.
+pub async fn tags(client: &Client, bucket: &str, key: &str) -> BTreeMap<String, String> {
+    client
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get tags")
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
+}
+
+/// Body of an object.
+pub async fn body(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get object")
+        .body
+        .collect()
+        .await
+        .expect("read body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// Keys in a bucket.
+pub async fn keys(client: &Client, bucket: &str) -> Vec<String> {
+    client
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list objects")
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
