@@ -104,7 +104,7 @@ fn table_of_cases() {
     );
     let kms_b = format!("encryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_B}\" }}");
     let kms_bucket_key_off =
-        format!("encryption: {{ algorithm: aws:kms, kms_key_id: aaaa, bucket_key: false }}");
+        "encryption: { algorithm: aws:kms, kms_key_id: aaaa, bucket_key: false }".to_string();
     let none = Tags::new();
     let processed = tags(&[("processed-by", "s3pp")]);
 

@@ -356,7 +356,7 @@ fn validate_backup(path: &str, value: Value, matcher: &Matcher) -> Result<Backup
         }
     };
     check_bucket_name(&format!("{path}.bucket"), &raw.bucket)?;
-    if raw.prefix.is_empty() && matcher.buckets.iter().any(|b| *b == raw.bucket) {
+    if raw.prefix.is_empty() && matcher.buckets.contains(&raw.bucket) {
         return Err(invalid(
             format!("{path}.prefix"),
             format!(
