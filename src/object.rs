@@ -206,6 +206,17 @@ pub struct ObjectHead {
     pub archive: Option<ArchiveState>,
     /// Website redirect location, which a copy would otherwise drop.
     pub website_redirect: Option<String>,
+    /// A checksum of the object's bytes (independent of encryption), when S3 has one.
+    pub checksum: Option<Checksum>,
+}
+
+/// A content checksum S3 stores with an object, e.g. `CRC64NVME` = base64 value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    /// Algorithm name as S3 spells it.
+    pub algorithm: &'static str,
+    /// The base64 value (composite checksums end in `-N`).
+    pub value: String,
 }
 
 /// Removes the quotes S3 puts around ETags.

@@ -283,3 +283,124 @@ fn log_report(report: &ObjectReport) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::document::parse_policy;
+    use crate::store::counting::CountingStore;
+    use crate::store::memory::MemoryStore;
+
+    const POLICY: &str = "encryption: { algorithm: aws:kms, kms_key_id: key-1 }\nstorage_class: GLACIER\nbackup: backup-bucket\ntags: { processed-by: s3pp }";
+
+    fn setup() -> (CountingStore<MemoryStore>, Policy) {
+        let store = MemoryStore::new();
+        store.create_bucket("src-bucket");
+        store.create_bucket("backup-bucket");
+        store.put("src-bucket", "k", b"hello", "text/plain");
+        (CountingStore::new(store), parse_policy(POLICY).unwrap())
+    }
+
+    fn object(bucket: &str, key: &str) -> ObjectRef {
+        ObjectRef {
+            location: ObjectLocation::current(bucket, key),
+            etag: None,
+            sequencer: None,
+            event_name: Some("ObjectCreated:Put".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn applies_once_then_is_compliant() {
+        let (store, policy) = setup();
+        let first = reconcile(&store, &policy, &object("src-bucket", "k"), false).await;
+        assert_eq!(first.outcome, Outcome::Applied, "{first:?}");
+        assert_eq!(
+            store.counts().writes(),
+            2,
+            "backup + one rewrite carrying tags"
+        );
+        let stored = store.inner().object("src-bucket", "k").unwrap();
+        assert_eq!(stored.body, b"hello");
+        assert_eq!(stored.storage_class.as_str(), "GLACIER");
+        assert_eq!(
+            stored.tags.get("processed-by").map(String::as_str),
+            Some("s3pp")
+        );
+        assert_eq!(
+            store.inner().object("backup-bucket", "k").unwrap().body,
+            b"hello"
+        );
+
+        let second = reconcile(&store, &policy, &object("src-bucket", "k"), false).await;
+        assert_eq!(second.outcome, Outcome::Compliant, "{second:?}");
+        assert_eq!(store.counts().writes(), 2, "no further writes");
+    }
+
+    #[tokio::test]
+    async fn missing_object_is_gone_but_missing_bucket_fails() {
+        let (store, policy) = setup();
+        let gone = reconcile(&store, &policy, &object("src-bucket", "deleted"), false).await;
+        assert_eq!(gone.outcome, Outcome::Gone);
+        let failed = reconcile(&store, &policy, &object("no-bucket", "k"), false).await;
+        assert_eq!(failed.outcome, Outcome::Failed);
+        assert_eq!(failed.error_code.as_deref(), Some("NoSuchBucket"));
+    }
+
+    #[tokio::test]
+    async fn changed_object_during_rewrite_is_stale_not_failed() {
+        let (store, policy) = setup();
+        store.inner().fail_next(
+            "CopyObject",
+            StoreError::PreconditionFailed {
+                operation: "CopyObject",
+            },
+        );
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), false).await;
+        assert_eq!(report.outcome, Outcome::Stale, "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn service_errors_fail_the_record_with_their_code() {
+        let (store, policy) = setup();
+        store.inner().fail_next(
+            "CopyObject",
+            StoreError::Service {
+                operation: "CopyObject",
+                code: "AccessDenied".into(),
+                status: 403,
+                message: "Access Denied".into(),
+            },
+        );
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), false).await;
+        assert_eq!(report.outcome, Outcome::Failed);
+        assert_eq!(report.error_code.as_deref(), Some("AccessDenied"));
+        assert!(
+            report
+                .error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("backup failed"),
+            "{report:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stale_etag_in_event_skips_the_object() {
+        let (store, policy) = setup();
+        let mut old = object("src-bucket", "k");
+        old.etag = Some("an-older-etag".into());
+        let report = reconcile(&store, &policy, &old, false).await;
+        assert_eq!(report.outcome, Outcome::Stale);
+        assert_eq!(store.counts().writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn dry_run_plans_without_writing() {
+        let (store, policy) = setup();
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), true).await;
+        assert_eq!(report.outcome, Outcome::Planned);
+        assert_eq!(report.actions.len(), 2);
+        assert_eq!(store.counts().writes(), 0);
+    }
+}

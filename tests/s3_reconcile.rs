@@ -305,7 +305,7 @@ async fn kms_key_is_compared_by_key_and_rekeyed_when_it_differs() {
     let key_b = "22222222-bbbb-4bbb-8bbb-222222222222";
     let kms_policy = |key: &str| {
         policy(&format!(
-            "encryption: {{ algorithm: \"aws:kms\", kms_key_id: \"{key}\", bucket_key: true }}"
+            "encryption: {{ algorithm: \"aws:kms\", kms_key_id: \"{key}\", bucket_key: true }}\nbackup: {BACKUP}"
         ))
     };
 
@@ -336,6 +336,11 @@ async fn kms_key_is_compared_by_key_and_rekeyed_when_it_differs() {
     let rekey = processor(&s3, kms_policy(key_b));
     let report = rekey.handle(&event("copy-self.json")).await.unwrap();
     assert_eq!(report.objects[0].outcome, Outcome::Applied);
+    assert_eq!(
+        rekey.store().counts().copies,
+        1,
+        "the backup is still current; only the rewrite runs"
+    );
     let head = s3
         .head_object()
         .bucket(SOURCE)

@@ -71,6 +71,9 @@ impl Plan {
     }
 }
 
+/// Largest object a single CopyObject request can copy (5 GiB).
+pub const MAX_SINGLE_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -83,6 +86,14 @@ pub enum PlanError {
         existing: usize,
         /// Tags the rule adds.
         added: usize,
+    },
+    /// The plan needs a copy of an object larger than one CopyObject request can copy.
+    #[error(
+        "object is {size} bytes; copies above 5 GiB need a multipart copy, which this version does not do yet"
+    )]
+    TooLargeToCopy {
+        /// Object size in bytes.
+        size: u64,
     },
 }
 
@@ -118,13 +129,24 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Result<Plan, PlanError> {
                     encryption,
                     tags: tag_set,
                 });
-                return Ok(plan);
+                return check_copy_size(head, plan);
             }
             Err(note) => plan.notes.push(note),
         }
     }
     if let Some(tags) = tag_set {
         plan.actions.push(Action::PutTags { tags });
+    }
+    check_copy_size(head, plan)
+}
+
+fn check_copy_size(head: &ObjectHead, plan: Plan) -> Result<Plan, PlanError> {
+    let copies = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Backup { .. } | Action::Rewrite { .. }));
+    if copies && head.size > MAX_SINGLE_COPY_SIZE {
+        return Err(PlanError::TooLargeToCopy { size: head.size });
     }
     Ok(plan)
 }
@@ -149,11 +171,17 @@ fn plan_backup(input: PlanInput<'_>, rule: &Rule, notes: &mut Vec<String>) -> Op
     })
 }
 
-/// A backup is current when it holds the same bytes: equal plain ETags, or (when ETags are not
-/// comparable, e.g. SSE-KMS or multipart) equal size and written no earlier than the source.
+/// A backup is current when it holds the same bytes: equal content checksums (same algorithm),
+/// else equal ETags where ETags are plain MD5s, else (SSE-KMS or multipart ETags, no common
+/// checksum) equal size and written no earlier than the source.
 fn backup_is_current(source: &ObjectHead, copy: &ObjectHead) -> bool {
     if source.size != copy.size {
         return false;
+    }
+    if let (Some(a), Some(b)) = (&source.checksum, &copy.checksum)
+        && a.algorithm == b.algorithm
+    {
+        return a.value == b.value;
     }
     if source.etag == copy.etag {
         return true;

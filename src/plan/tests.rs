@@ -20,6 +20,7 @@ fn head(size: u64) -> ObjectHead {
         tag_count: Some(0),
         archive: None,
         website_redirect: None,
+        checksum: None,
     }
 }
 
@@ -431,5 +432,51 @@ rules:
             storage_class: None,
             encryption: None,
         },
+    );
+}
+
+#[test]
+fn copies_above_five_gib_are_refused_but_tagging_is_not() {
+    let huge = head(MAX_SINGLE_COPY_SIZE + 1);
+    let input = PlanInput {
+        head: &huge,
+        tags: &Tags::new(),
+        backup: None,
+        ia_min_size: 0,
+    };
+    assert_eq!(
+        plan(input, &rule("storage_class: GLACIER")),
+        Err(PlanError::TooLargeToCopy {
+            size: MAX_SINGLE_COPY_SIZE + 1
+        })
+    );
+    assert_eq!(
+        action_names(&plan(input, &rule("tags: { a: b }")).unwrap()),
+        ["put_tags"]
+    );
+}
+
+#[test]
+fn matching_checksums_make_a_backup_current_whatever_the_etags_and_times() {
+    let rule = rule("backup: backup-bucket");
+    let mut source = head(10);
+    source.encryption = kms(KEY_A);
+    source.etag = "kms-etag".into();
+    source.checksum = Some(crate::object::Checksum {
+        algorithm: "CRC64NVME",
+        value: "abc=".into(),
+    });
+    let mut copy = backup_of(&source);
+    copy.etag = "plain".into();
+    copy.last_modified = Some(1);
+    assert!(plan_for(&rule, &source, &Tags::new(), Some(&copy)).is_empty());
+    copy.checksum = Some(crate::object::Checksum {
+        algorithm: "CRC64NVME",
+        value: "xyz=".into(),
+    });
+    copy.last_modified = Some(1000);
+    assert_eq!(
+        action_names(&plan_for(&rule, &source, &Tags::new(), Some(&copy))),
+        ["backup"]
     );
 }

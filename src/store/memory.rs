@@ -8,7 +8,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{CopyOutcome, CopyRequest, ObjectStore, StoreError, TagDirective};
-use crate::object::{ActualEncryption, ObjectHead, ObjectLocation, StorageClass, Tags};
+use crate::object::{ActualEncryption, Checksum, ObjectHead, ObjectLocation, StorageClass, Tags};
 use crate::policy::EncryptionSpec;
 
 /// One stored object.
@@ -176,6 +176,10 @@ impl ObjectStore for MemoryStore {
             tag_count: Some(object.tags.len() as u32),
             archive: None,
             website_redirect: None,
+            checksum: Some(Checksum {
+                algorithm: "CRC64NVME",
+                value: etag_of(&object.body),
+            }),
         })
     }
 

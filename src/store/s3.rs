@@ -4,14 +4,15 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::{
-    MetadataDirective, ServerSideEncryption, StorageClass as SdkStorageClass, Tag, Tagging,
-    TaggingDirective,
+    ChecksumMode, MetadataDirective, ServerSideEncryption, StorageClass as SdkStorageClass, Tag,
+    Tagging, TaggingDirective,
 };
 
 use super::{CopyOutcome, CopyRequest, ObjectStore, StoreError, TagDirective};
 use crate::keys::copy_source;
 use crate::object::{
-    ActualEncryption, ArchiveState, ObjectHead, ObjectLocation, StorageClass, Tags, normalize_etag,
+    ActualEncryption, ArchiveState, Checksum, ObjectHead, ObjectLocation, StorageClass, Tags,
+    normalize_etag,
 };
 use crate::policy::EncryptionSpec;
 
@@ -115,7 +116,26 @@ fn head_from_output(location: &ObjectLocation, out: &HeadObjectOutput) -> Object
         encryption,
         tag_count: out.tag_count().and_then(|n| u32::try_from(n).ok()),
         website_redirect: out.website_redirect_location().map(str::to_owned),
+        checksum: checksum(out),
     }
+}
+
+/// The strongest content checksum HEAD reported.
+fn checksum(out: &HeadObjectOutput) -> Option<Checksum> {
+    [
+        ("SHA256", out.checksum_sha256()),
+        ("CRC64NVME", out.checksum_crc64_nvme()),
+        ("SHA1", out.checksum_sha1()),
+        ("CRC32C", out.checksum_crc32_c()),
+        ("CRC32", out.checksum_crc32()),
+    ]
+    .into_iter()
+    .find_map(|(algorithm, value)| {
+        value.filter(|v| !v.is_empty()).map(|v| Checksum {
+            algorithm,
+            value: v.to_owned(),
+        })
+    })
 }
 
 /// Archived objects need a restore before copying; a finished restore (`ongoing-request="false"`)
@@ -154,6 +174,7 @@ impl ObjectStore for S3Store {
             .bucket(&location.bucket)
             .key(&location.key)
             .set_version_id(version_or_none(location))
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
             .map_err(|e| classify("HeadObject", e))?;
