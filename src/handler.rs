@@ -1,38 +1,110 @@
-//! One invocation: payload → records → bounded concurrent reconcile → response. Records for the
-//! same key run one after another in `sequencer` order; different keys run concurrently.
+//! One invocation: payload → units (messages, tasks, records) → objects → bounded concurrent
+//! reconcile → the response its envelope expects. Objects with the same key run one after
+//! another in `sequencer` order; different keys run concurrently.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
+use aws_lambda_events::s3::batch_job::{S3BatchJobResponse, S3BatchJobResult};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::event::{RecordItem, parse_event};
+use crate::event::{EnvelopeKind, EventError, RecordItem, parse_invocation};
 use crate::object::{ObjectLocation, ObjectRef};
 use crate::policy::Policy;
 use crate::reconcile::{ObjectReport, Outcome, reconcile};
 use crate::store::ObjectStore;
 
-/// Default number of objects reconciled at once.
+/// Default number of objects reconciled at once: enough to hide S3 latency, small enough for a
+/// 128 MB function (each in-flight object holds a few KB).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 
-/// The invocation response: per-object reports and totals.
+/// How one unit (SQS message, Batch Operations task, or record) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitResult {
+    /// Message id, task id or `record N`.
+    pub id: String,
+    /// Some object of the unit failed.
+    pub failed: bool,
+    /// Every failure of the unit may succeed on a retry (throttling, 5xx, timeouts).
+    pub transient: bool,
+    /// Short human-readable result.
+    pub summary: String,
+}
+
+/// Everything an invocation did.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvocationReport {
     /// Whether this was a dry run (nothing written).
     pub dry_run: bool,
     /// Count of objects per outcome.
     pub summary: BTreeMap<Outcome, usize>,
-    /// One report per record, in record order.
+    /// One report per object or record, in payload order.
     pub objects: Vec<ObjectReport>,
+    /// The envelope.
+    #[serde(skip)]
+    pub kind: EnvelopeKind,
+    /// Per-unit results, in payload order.
+    #[serde(skip)]
+    pub units: Vec<UnitResult>,
 }
 
 impl InvocationReport {
-    /// Records that failed.
+    /// Objects or records that failed.
     pub fn failures(&self) -> impl Iterator<Item = &ObjectReport> {
         self.objects.iter().filter(|r| r.outcome == Outcome::Failed)
     }
+
+    /// The response the envelope expects: the report itself; for SQS the report plus
+    /// `batchItemFailures`; for Batch Operations the per-task results.
+    pub fn response(&self) -> Value {
+        match &self.kind {
+            EnvelopeKind::BatchOperations {
+                schema_version,
+                invocation_id,
+            } => batch_response(self, schema_version, invocation_id),
+            kind => {
+                let mut value = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
+                if *kind == EnvelopeKind::Sqs {
+                    let failures: Vec<Value> = self
+                        .units
+                        .iter()
+                        .filter(|u| u.failed)
+                        .map(|u| json!({ "itemIdentifier": u.id }))
+                        .collect();
+                    value["batchItemFailures"] = Value::Array(failures);
+                }
+                value
+            }
+        }
+    }
+}
+
+fn batch_response(report: &InvocationReport, schema_version: &str, invocation_id: &str) -> Value {
+    let mut response = S3BatchJobResponse::default();
+    response.invocation_schema_version = Some(schema_version.to_owned());
+    response.treat_missing_keys_as = Some("PermanentFailure".to_owned());
+    response.invocation_id = Some(invocation_id.to_owned());
+    response.results = report
+        .units
+        .iter()
+        .map(|unit| {
+            let mut result = S3BatchJobResult::default();
+            result.task_id = Some(unit.id.clone());
+            result.result_code = Some(
+                match (unit.failed, unit.transient) {
+                    (false, _) => "Succeeded",
+                    (true, true) => "TemporaryFailure",
+                    (true, false) => "PermanentFailure",
+                }
+                .to_owned(),
+            );
+            result.result_string = Some(unit.summary.clone());
+            result
+        })
+        .collect();
+    serde_json::to_value(response).unwrap_or_else(|_| json!({}))
 }
 
 /// Why an invocation reports an error (so Lambda retries the event).
@@ -40,7 +112,7 @@ impl InvocationReport {
 pub enum InvocationError {
     /// The payload is not an event this function understands.
     #[error(transparent)]
-    Unrecognised(#[from] crate::event::EventError),
+    Unrecognised(#[from] EventError),
     /// Some records failed; the others were processed.
     #[error("{failed} of {total} records failed: {summary}")]
     RecordsFailed {
@@ -81,64 +153,94 @@ impl<S: ObjectStore> Processor<S> {
         &self.store
     }
 
-    /// Handles one invocation payload.
+    /// Handles one invocation. Direct S3, SNS and EventBridge invocations with failed records
+    /// return an error (Lambda retries them); SQS and Batch Operations report failures per
+    /// message / task in the response instead.
     pub async fn handle(&self, payload: &Value) -> Result<InvocationReport, InvocationError> {
-        let items = parse_event(payload)?;
-        let mut reports: Vec<Option<ObjectReport>> = vec![None; items.len()];
+        let invocation = parse_invocation(payload)?;
+        let mut slots: Vec<(usize, Option<ObjectReport>)> = Vec::new();
         let mut objects = Vec::new();
-        for (index, item) in items.into_iter().enumerate() {
-            match item {
-                RecordItem::Object(object) => objects.push((index, object)),
-                RecordItem::Skipped(reason) => {
-                    tracing::debug!(record = index, reason, "record skipped");
-                    let mut report =
-                        ObjectReport::new(&ObjectLocation::current("", ""), Outcome::Skipped);
-                    report.notes.push(reason);
-                    reports[index] = Some(report);
-                }
-                RecordItem::Invalid(err) => {
-                    tracing::error!(record = index, error = %err, "record rejected");
-                    let mut report =
-                        ObjectReport::new(&ObjectLocation::current("", ""), Outcome::Failed);
-                    report.error_code = Some("InvalidRecord".into());
-                    report.error = Some(err.to_string());
-                    reports[index] = Some(report);
+        for (unit_index, unit) in invocation.units.iter().enumerate() {
+            for item in &unit.items {
+                let slot = slots.len();
+                slots.push((unit_index, None));
+                match item {
+                    RecordItem::Object(object) => objects.push((slot, object.clone())),
+                    RecordItem::Skipped(reason) => {
+                        tracing::debug!(unit = unit.id, reason, "record skipped");
+                        let mut report =
+                            ObjectReport::new(&ObjectLocation::current("", ""), Outcome::Skipped);
+                        report.notes.push(reason.clone());
+                        slots[slot].1 = Some(report);
+                    }
+                    RecordItem::Invalid(err) => {
+                        tracing::error!(unit = unit.id, error = %err, "record rejected");
+                        let mut report =
+                            ObjectReport::new(&ObjectLocation::current("", ""), Outcome::Failed);
+                        report.error_code = Some("InvalidRecord".into());
+                        report.error = Some(err.to_string());
+                        slots[slot].1 = Some(report);
+                    }
                 }
             }
         }
-        let groups = group_by_key(objects);
-        let done: Vec<Vec<(usize, ObjectReport)>> = stream::iter(groups)
+        let done: Vec<Vec<(usize, ObjectReport)>> = stream::iter(group_by_key(objects))
             .map(|group| self.reconcile_in_order(group))
             .buffer_unordered(self.max_concurrency)
             .collect()
             .await;
-        for (index, report) in done.into_iter().flatten() {
-            reports[index] = Some(report);
+        for (slot, report) in done.into_iter().flatten() {
+            slots[slot].1 = Some(report);
         }
-        let objects: Vec<ObjectReport> = reports.into_iter().flatten().collect();
+
+        let mut units: Vec<UnitResult> = invocation
+            .units
+            .iter()
+            .map(|u| UnitResult {
+                id: u.id.clone(),
+                failed: false,
+                transient: true,
+                summary: String::new(),
+            })
+            .collect();
+        let mut reports = Vec::with_capacity(slots.len());
+        for (unit_index, report) in slots {
+            let Some(report) = report else { continue };
+            let unit = &mut units[unit_index];
+            if report.outcome == Outcome::Failed {
+                unit.failed = true;
+                unit.transient &= report.transient;
+            }
+            if !unit.summary.is_empty() {
+                unit.summary.push_str("; ");
+            }
+            unit.summary.push_str(&report.short_summary());
+            reports.push(report);
+        }
+        for unit in &mut units {
+            unit.transient &= unit.failed;
+        }
         let mut summary = BTreeMap::new();
-        for report in &objects {
+        for report in &reports {
             *summary.entry(report.outcome).or_insert(0) += 1;
         }
         let report = InvocationReport {
             dry_run: self.dry_run,
             summary,
-            objects,
+            objects: reports,
+            kind: invocation.kind,
+            units,
         };
         let failed = report.failures().count();
-        if failed > 0 {
+        let reports_per_unit = matches!(
+            report.kind,
+            EnvelopeKind::Sqs | EnvelopeKind::BatchOperations { .. }
+        );
+        if failed > 0 && !reports_per_unit {
             let summary = report
                 .failures()
                 .take(5)
-                .map(|r| {
-                    format!(
-                        "{}/{}: {}: {}",
-                        r.bucket,
-                        r.key,
-                        r.error_code.as_deref().unwrap_or_default(),
-                        r.error.as_deref().unwrap_or_default()
-                    )
-                })
+                .map(ObjectReport::short_summary)
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(InvocationError::RecordsFailed {
@@ -156,9 +258,9 @@ impl<S: ObjectStore> Processor<S> {
         group: Vec<(usize, ObjectRef)>,
     ) -> Vec<(usize, ObjectReport)> {
         let mut out = Vec::with_capacity(group.len());
-        for (index, object) in group {
+        for (slot, object) in group {
             let report = reconcile(&self.store, &self.policy, &object, self.dry_run).await;
-            out.push((index, report));
+            out.push((slot, report));
         }
         out
     }
@@ -168,13 +270,13 @@ impl<S: ObjectStore> Processor<S> {
 fn group_by_key(objects: Vec<(usize, ObjectRef)>) -> Vec<Vec<(usize, ObjectRef)>> {
     let mut positions: HashMap<(String, String), usize> = HashMap::new();
     let mut groups: Vec<Vec<(usize, ObjectRef)>> = Vec::new();
-    for (index, object) in objects {
+    for (slot, object) in objects {
         let id = (object.location.bucket.clone(), object.location.key.clone());
         let position = *positions.entry(id).or_insert_with(|| {
             groups.push(Vec::new());
             groups.len() - 1
         });
-        groups[position].push((index, object));
+        groups[position].push((slot, object));
     }
     for group in &mut groups {
         group.sort_by(|(ia, a), (ib, b)| {
@@ -184,7 +286,7 @@ fn group_by_key(objects: Vec<(usize, ObjectRef)>) -> Vec<Vec<(usize, ObjectRef)>
     groups
 }
 
-/// Sequencers are hex strings of varying length: compare as numbers (longer is later).
+/// Sequencers are hex strings of varying length: compare as numbers.
 fn compare_sequencers(a: Option<&str>, b: Option<&str>) -> Ordering {
     match (a, b) {
         (Some(a), Some(b)) => {
@@ -224,6 +326,7 @@ mod tests {
             etag: None,
             sequencer: Some(seq.into()),
             event_name: None,
+            alternate_key: None,
         };
         let groups = group_by_key(vec![
             (0, object("k", "0B")),

@@ -29,7 +29,7 @@ async fn main() -> Result<(), Error> {
             .handle(&event.payload)
             .await
             .map_err(Error::from)
-            .and_then(|report| serde_json::to_value(report).map_err(Error::from))
+            .map(|report| report.response())
     }))
     .await
 }

@@ -56,6 +56,9 @@ pub struct ObjectRef {
     pub sequencer: Option<String>,
     /// The event name, e.g. `ObjectCreated:Put`.
     pub event_name: Option<String>,
+    /// The key exactly as the event sent it, tried when the decoded key does not exist (for
+    /// envelopes whose key encoding is not certain).
+    pub alternate_key: Option<String>,
 }
 
 /// Storage classes S3 knows; `Other` keeps anything newer than this list.

@@ -58,6 +58,9 @@ pub struct ObjectReport {
     /// Error message when failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The failure may go away on a retry (throttling, 5xx, timeouts).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub transient: bool,
 }
 
 impl ObjectReport {
@@ -73,7 +76,23 @@ impl ObjectReport {
             notes: Vec::new(),
             error_code: None,
             error: None,
+            transient: false,
         }
+    }
+
+    /// `bucket/key: outcome[: actions | error]`, for result strings and error summaries.
+    pub fn short_summary(&self) -> String {
+        let mut text = format!("{}/{}: {:?}", self.bucket, self.key, self.outcome);
+        if let Some(error) = &self.error {
+            text.push_str(&format!(
+                ": {}: {error}",
+                self.error_code.as_deref().unwrap_or_default()
+            ));
+        } else if !self.actions.is_empty() {
+            let names: Vec<&str> = self.actions.iter().map(Action::name).collect();
+            text.push_str(&format!(": {}", names.join(",")));
+        }
+        text
     }
 
     fn failed(mut self, code: &str, error: impl ToString) -> Self {
@@ -81,6 +100,13 @@ impl ObjectReport {
         self.error_code = Some(code.to_owned());
         self.error = Some(error.to_string());
         self
+    }
+
+    fn failed_store(self, err: &StoreError) -> Self {
+        let transient = err.is_transient();
+        let mut report = self.failed(err.code(), err);
+        report.transient = transient;
+        report
     }
 
     fn with_note(mut self, outcome: Outcome, note: impl Into<String>) -> Self {
@@ -109,16 +135,21 @@ async fn reconcile_inner<S: ObjectStore>(
     dry_run: bool,
 ) -> ObjectReport {
     let location = &object.location;
-    let report = ObjectReport::new(location, Outcome::NoRule);
-    if !policy.may_cover(&location.bucket, &location.key) {
+    let mut report = ObjectReport::new(location, Outcome::NoRule);
+    let covered = policy.may_cover(&location.bucket, &location.key)
+        || object
+            .alternate_key
+            .as_deref()
+            .is_some_and(|alt| policy.may_cover(&location.bucket, alt));
+    if !covered {
         return report;
     }
-    let current = ObjectLocation::current(&location.bucket, &location.key);
-    let head = match store.head_object(&current).await {
-        Ok(head) => head,
-        Err(StoreError::NotFound { .. }) => return missing_object(store, report).await,
-        Err(err) => return report.failed(err.code(), &err),
+    let head = match head_source(store, object).await {
+        Ok(Some(head)) => head,
+        Ok(None) => return missing_object(store, report).await,
+        Err(err) => return report.failed_store(&err),
     };
+    report.key.clone_from(&head.location.key);
     if let Some(reason) = stale_reason(object, &head) {
         return report.with_note(Outcome::Stale, reason);
     }
@@ -131,11 +162,11 @@ async fn reconcile_inner<S: ObjectStore>(
     };
     let tags = match read_tags(store, rule, &head).await {
         Ok(tags) => tags,
-        Err(err) => return report.failed(err.code(), &err),
+        Err(err) => return report.failed_store(&err),
     };
     let backup = match read_backup(store, rule, &head).await {
         Ok(backup) => backup,
-        Err(err) => return report.failed(err.code(), &err),
+        Err(err) => return report.failed_store(&err),
     };
     let input = PlanInput {
         head: &head,
@@ -176,11 +207,35 @@ async fn reconcile_inner<S: ObjectStore>(
                 format!("{}: the object is archived; restore it before it can be copied", err.step),
             ),
             other => {
+                let transient = other.is_transient();
                 let code = other.code().to_owned();
-                report.failed(&code, err)
+                let mut report = report.failed(&code, err);
+                report.transient = transient;
+                report
             }
         },
     }
+}
+
+/// HEAD of the current object under the decoded key, or else under the key exactly as the
+/// event sent it (for envelopes whose key encoding is uncertain); `None` when neither exists.
+async fn head_source<S: ObjectStore>(
+    store: &S,
+    object: &ObjectRef,
+) -> Result<Option<ObjectHead>, StoreError> {
+    let location = &object.location;
+    let keys = std::iter::once(location.key.as_str()).chain(object.alternate_key.as_deref());
+    for key in keys {
+        match store
+            .head_object(&ObjectLocation::current(&location.bucket, key))
+            .await
+        {
+            Ok(head) => return Ok(Some(head)),
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(None)
 }
 
 /// A 404 on HEAD means either the object was deleted (fine) or the bucket does not exist
@@ -195,7 +250,7 @@ async fn missing_object<S: ObjectStore>(store: &S, report: ObjectReport) -> Obje
             let message = format!("bucket {:?} does not exist", report.bucket);
             report.failed("NoSuchBucket", message)
         }
-        Err(err) => report.failed(err.code(), &err),
+        Err(err) => report.failed_store(&err),
     }
 }
 
@@ -248,15 +303,7 @@ async fn read_backup<S: ObjectStore>(
 }
 
 fn log_report(report: &ObjectReport) {
-    let actions: Vec<&str> = report
-        .actions
-        .iter()
-        .map(|a| match a {
-            Action::Backup { .. } => "backup",
-            Action::Rewrite { .. } => "rewrite",
-            Action::PutTags { .. } => "put_tags",
-        })
-        .collect();
+    let actions: Vec<&str> = report.actions.iter().map(Action::name).collect();
     let actions = actions.join(",");
     let notes = report.notes.join("; ");
     let rule = report.rule.as_deref().unwrap_or("-");
@@ -307,6 +354,7 @@ mod tests {
             etag: None,
             sequencer: None,
             event_name: Some("ObjectCreated:Put".into()),
+            alternate_key: None,
         }
     }
 

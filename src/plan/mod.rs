@@ -54,6 +54,17 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// `backup`, `rewrite` or `put_tags`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Backup { .. } => "backup",
+            Self::Rewrite { .. } => "rewrite",
+            Self::PutTags { .. } => "put_tags",
+        }
+    }
+}
+
 /// The actions for one object, with notes on what was deliberately left alone.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Plan {

@@ -61,14 +61,7 @@ fn plan_for(
 }
 
 fn action_names(plan: &Plan) -> Vec<&'static str> {
-    plan.actions
-        .iter()
-        .map(|a| match a {
-            Action::Backup { .. } => "backup",
-            Action::Rewrite { .. } => "rewrite",
-            Action::PutTags { .. } => "put_tags",
-        })
-        .collect()
+    plan.actions.iter().map(Action::name).collect()
 }
 
 fn backup_of(source: &ObjectHead) -> ObjectHead {

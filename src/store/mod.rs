@@ -91,6 +91,26 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether a retry may succeed: no answer, throttling, or a server-side error.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Service { code, status, .. } => {
+                *status >= 500
+                    || *status == 429
+                    || matches!(
+                        code.as_str(),
+                        "SlowDown"
+                            | "Throttling"
+                            | "ThrottlingException"
+                            | "RequestTimeout"
+                            | "RequestTimeTooSkewed"
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// The S3 error code (or our classification) for logs and reports.
     pub fn code(&self) -> &str {
         match self {
