@@ -175,6 +175,9 @@ fn role_grants_only_the_s3_actions_the_code_calls_on_named_buckets() {
         "kms:Decrypt",
         "kms:GenerateDataKey",
         "kms:DescribeKey",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
     ];
     let statements = statements(&template);
     assert!(statements.len() >= 3, "{statements:?}");

@@ -1,7 +1,8 @@
 //! S3 event notification records (`eventSource: aws:s3`), as S3 sends them directly or inside
 //! SQS and SNS messages.
 
-use aws_lambda_events::s3::S3EventRecord;
+use aws_lambda_events::s3::S3Entity;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{EventError, RecordItem, non_empty_version};
@@ -16,8 +17,17 @@ pub fn parse_record(at: &str, record: &Value) -> RecordItem {
     }
 }
 
+/// The part of a notification record we use. `aws_lambda_events::s3::S3EventRecord` would also
+/// require `eventTime`, `userIdentity` and `requestParameters`, which local S3 servers omit.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    event_name: Option<String>,
+    s3: S3Entity,
+}
+
 fn try_parse(at: &str, record: &Value) -> Result<RecordItem, EventError> {
-    let record = S3EventRecord::deserialize(record).map_err(|e| EventError::Malformed {
+    let record = Record::deserialize(record).map_err(|e| EventError::Malformed {
         at: at.to_owned(),
         message: format!("not a valid S3 event record: {e}"),
     })?;
@@ -64,8 +74,6 @@ fn try_parse(at: &str, record: &Value) -> Result<RecordItem, EventError> {
         alternate_key: None,
     }))
 }
-
-use serde::Deserialize as _;
 
 #[cfg(test)]
 mod tests {
