@@ -1,6 +1,7 @@
 //! Cold-start configuration from the environment: the policy document (`POLICY` or
 //! `POLICY_FILE`) and runtime settings. Every error names the variable and how to fix it.
 
+use crate::apply::copy::{CopySettings, MAX_PART_SIZE, MAX_SINGLE_COPY, MIN_PART_SIZE};
 use crate::handler::DEFAULT_MAX_CONCURRENCY;
 use crate::policy::document::parse_policy;
 use crate::policy::{Policy, PolicyError};
@@ -16,6 +17,8 @@ pub struct Config {
     pub max_concurrency: usize,
     /// Plan and report only.
     pub dry_run: bool,
+    /// Single vs multipart copies.
+    pub copy: CopySettings,
 }
 
 /// Why the configuration is unusable.
@@ -90,6 +93,7 @@ impl Config {
             force_path_style: parse_bool(&lookup, "S3_FORCE_PATH_STYLE")?,
             max_concurrency: parse_concurrency(&lookup)?,
             dry_run: parse_bool(&lookup, "DRY_RUN")?,
+            copy: parse_copy_settings(&lookup)?,
         })
     }
 }
@@ -108,6 +112,57 @@ fn parse_bool(
             name,
             value,
             expected: "true or false",
+        }),
+    }
+}
+
+fn parse_copy_settings(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<CopySettings, ConfigError> {
+    let defaults = CopySettings::default();
+    Ok(CopySettings {
+        multipart_threshold: parse_number(
+            lookup,
+            "MULTIPART_THRESHOLD",
+            defaults.multipart_threshold,
+            1..=MAX_SINGLE_COPY,
+            "bytes from 1 to 5368709120 (5 GiB, S3's CopyObject limit)",
+        )?,
+        part_size: parse_number(
+            lookup,
+            "MULTIPART_PART_SIZE",
+            defaults.part_size,
+            MIN_PART_SIZE..=MAX_PART_SIZE,
+            "bytes from 5242880 (5 MiB) to 5368709120 (5 GiB)",
+        )?,
+        parts_in_flight: usize::try_from(parse_number(
+            lookup,
+            "MULTIPART_CONCURRENCY",
+            defaults.parts_in_flight as u64,
+            1..=64,
+            "a whole number from 1 to 64",
+        )?)
+        .unwrap_or(defaults.parts_in_flight),
+        deadline_margin: defaults.deadline_margin,
+    })
+}
+
+fn parse_number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &'static str,
+) -> Result<u64, ConfigError> {
+    let Some(value) = lookup(name) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::BadValue {
+            name,
+            value,
+            expected,
         }),
     }
 }
@@ -143,6 +198,7 @@ mod tests {
     fn inline_policy_and_defaults() {
         let config = config(&[("POLICY", "backup: my-backup")]).unwrap();
         assert_eq!(config.max_concurrency, DEFAULT_MAX_CONCURRENCY);
+        assert_eq!(config.copy, CopySettings::default());
         assert!(!config.force_path_style && !config.dry_run);
     }
 

@@ -4,16 +4,18 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 use aws_lambda_events::s3::batch_job::{S3BatchJobResponse, S3BatchJobResult};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::apply::copy::CopySettings;
 use crate::event::{EnvelopeKind, EventError, RecordItem, parse_invocation};
 use crate::object::{ObjectLocation, ObjectRef};
 use crate::policy::Policy;
-use crate::reconcile::{ObjectReport, Outcome, reconcile};
+use crate::reconcile::{ObjectReport, Options, Outcome, reconcile};
 use crate::store::ObjectStore;
 
 /// Default number of objects reconciled at once: enough to hide S3 latency, small enough for a
@@ -134,6 +136,7 @@ pub struct Processor<S> {
     policy: Policy,
     max_concurrency: usize,
     dry_run: bool,
+    copy: CopySettings,
 }
 
 impl<S: ObjectStore> Processor<S> {
@@ -145,7 +148,14 @@ impl<S: ObjectStore> Processor<S> {
             policy,
             max_concurrency: max_concurrency.max(1),
             dry_run,
+            copy: CopySettings::default(),
         }
+    }
+
+    /// Replaces the copy settings (multipart threshold, part size, parts in flight).
+    pub fn with_copy_settings(mut self, copy: CopySettings) -> Self {
+        self.copy = copy;
+        self
     }
 
     /// The store, for callers that inspect it (tests, benchmarks).
@@ -157,6 +167,21 @@ impl<S: ObjectStore> Processor<S> {
     /// return an error (Lambda retries them); SQS and Batch Operations report failures per
     /// message / task in the response instead.
     pub async fn handle(&self, payload: &Value) -> Result<InvocationReport, InvocationError> {
+        self.handle_until(payload, None).await
+    }
+
+    /// [`Self::handle`], knowing when the invocation times out: long multipart copies stop and
+    /// abort before then, so the retry starts clean.
+    pub async fn handle_until(
+        &self,
+        payload: &Value,
+        deadline: Option<Instant>,
+    ) -> Result<InvocationReport, InvocationError> {
+        let options = Options {
+            dry_run: self.dry_run,
+            copy: self.copy.clone(),
+            deadline,
+        };
         let invocation = parse_invocation(payload)?;
         let mut slots: Vec<(usize, Option<ObjectReport>)> = Vec::new();
         let mut objects = Vec::new();
@@ -185,7 +210,7 @@ impl<S: ObjectStore> Processor<S> {
             }
         }
         let done: Vec<Vec<(usize, ObjectReport)>> = stream::iter(group_by_key(objects))
-            .map(|group| self.reconcile_in_order(group))
+            .map(|group| self.reconcile_in_order(group, &options))
             .buffer_unordered(self.max_concurrency)
             .collect()
             .await;
@@ -256,10 +281,11 @@ impl<S: ObjectStore> Processor<S> {
     async fn reconcile_in_order(
         &self,
         group: Vec<(usize, ObjectRef)>,
+        options: &Options,
     ) -> Vec<(usize, ObjectReport)> {
         let mut out = Vec::with_capacity(group.len());
         for (slot, object) in group {
-            let report = reconcile(&self.store, &self.policy, &object, self.dry_run).await;
+            let report = reconcile(&self.store, &self.policy, &object, options).await;
             out.push((slot, report));
         }
         out

@@ -1,6 +1,8 @@
 //! The Lambda `bootstrap`: cold start only. Reads config, builds the SDK clients once, and hands
 //! each invocation to the [`Processor`].
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use s3_policy_processor::config::Config;
@@ -22,14 +24,28 @@ async fn main() -> Result<(), Error> {
             .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     }
     let store = S3Store::new(&sdk_config, config.force_path_style);
-    let processor = Processor::new(store, config.policy, config.max_concurrency, config.dry_run);
+    let processor = Processor::new(store, config.policy, config.max_concurrency, config.dry_run)
+        .with_copy_settings(config.copy);
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = deadline_instant(event.context.deadline);
         processor
-            .handle(&event.payload)
+            .handle_until(&event.payload, deadline)
             .await
             .map_err(Error::from)
             .map(|report| report.response())
     }))
     .await
+}
+
+/// The invocation deadline (milliseconds since the epoch) as an `Instant`.
+fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let remaining = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Some(Instant::now() + remaining)
 }

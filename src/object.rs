@@ -211,6 +211,25 @@ pub struct ObjectHead {
     pub website_redirect: Option<String>,
     /// A checksum of the object's bytes (independent of encryption), when S3 has one.
     pub checksum: Option<Checksum>,
+    /// User metadata (`x-amz-meta-*`), which a multipart copy must restate.
+    pub metadata: BTreeMap<String, String>,
+    /// Content headers other than Content-Type, which a multipart copy must restate.
+    pub content_headers: ContentHeaders,
+}
+
+/// Content headers a multipart copy must set explicitly (a single CopyObject copies them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContentHeaders {
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Expires, as S3 sent it.
+    pub expires: Option<String>,
 }
 
 /// A content checksum S3 stores with an object, e.g. `CRC64NVME` = base64 value.

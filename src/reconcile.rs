@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
+use std::time::Instant;
+
 use crate::apply::apply;
+use crate::apply::copy::{CopyError, CopySettings};
 use crate::object::{ObjectHead, ObjectLocation, ObjectRef, Tags};
 use crate::plan::{Action, PlanInput, plan};
 use crate::policy::{Policy, Rule};
@@ -116,14 +119,25 @@ impl ObjectReport {
     }
 }
 
-/// Brings one object in line with the policy (or, when `dry_run`, only plans).
+/// How to reconcile: dry run, copy settings, and the invocation's deadline.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Plan and report only.
+    pub dry_run: bool,
+    /// Single vs multipart copies.
+    pub copy: CopySettings,
+    /// When the Lambda invocation times out, if known.
+    pub deadline: Option<Instant>,
+}
+
+/// Brings one object in line with the policy (or, in a dry run, only plans).
 pub async fn reconcile<S: ObjectStore>(
     store: &S,
     policy: &Policy,
     object: &ObjectRef,
-    dry_run: bool,
+    options: &Options,
 ) -> ObjectReport {
-    let report = reconcile_inner(store, policy, object, dry_run).await;
+    let report = reconcile_inner(store, policy, object, options).await;
     log_report(&report);
     report
 }
@@ -132,7 +146,7 @@ async fn reconcile_inner<S: ObjectStore>(
     store: &S,
     policy: &Policy,
     object: &ObjectRef,
-    dry_run: bool,
+    options: &Options,
 ) -> ObjectReport {
     let location = &object.location;
     let mut report = ObjectReport::new(location, Outcome::NoRule);
@@ -184,29 +198,40 @@ async fn reconcile_inner<S: ObjectStore>(
         report.outcome = Outcome::Compliant;
         return report;
     }
-    if dry_run {
+    if options.dry_run {
         report.outcome = Outcome::Planned;
+        tracing::info!(
+            bucket = report.bucket,
+            key = report.key,
+            plan = %serde_json::to_string(&plan).unwrap_or_default(),
+            "dry run: planned, not applied"
+        );
         return report;
     }
-    match apply(store, &head, &plan).await {
+    match apply(store, &head, &plan, &options.copy, options.deadline).await {
         Ok(()) => {
             report.outcome = Outcome::Applied;
             report
         }
         Err(err) => match &err.source {
-            StoreError::PreconditionFailed { .. } => report.with_note(
+            CopyError::DeadlineNear { .. } => {
+                let mut report = report.failed("DeadlineNear", &err);
+                report.transient = true;
+                report
+            }
+            CopyError::Store(StoreError::PreconditionFailed { .. }) => report.with_note(
                 Outcome::Stale,
                 format!("{}: the object changed while being processed; its own event handles the new data", err.step),
             ),
-            StoreError::NotFound { .. } => report.with_note(
+            CopyError::Store(StoreError::NotFound { .. }) => report.with_note(
                 Outcome::Gone,
                 format!("{}: the object was deleted while being processed", err.step),
             ),
-            StoreError::InvalidObjectState { .. } => report.with_note(
+            CopyError::Store(StoreError::InvalidObjectState { .. }) => report.with_note(
                 Outcome::Compliant,
                 format!("{}: the object is archived; restore it before it can be copied", err.step),
             ),
-            other => {
+            CopyError::Store(other) => {
                 let transient = other.is_transient();
                 let code = other.code().to_owned();
                 let mut report = report.failed(&code, err);
@@ -336,17 +361,38 @@ mod tests {
     use super::*;
     use crate::policy::document::parse_policy;
     use crate::store::counting::CountingStore;
+    use crate::store::faults::FaultInjectingStore;
     use crate::store::memory::MemoryStore;
 
     const POLICY: &str = "encryption: { algorithm: aws:kms, kms_key_id: key-1 }\nstorage_class: GLACIER\nbackup: backup-bucket\ntags: { processed-by: s3pp }";
 
-    fn setup() -> (CountingStore<MemoryStore>, Policy) {
+    type TestStore = CountingStore<FaultInjectingStore<MemoryStore>>;
+
+    fn setup() -> (TestStore, Policy) {
         let store = MemoryStore::new();
         store.create_bucket("src-bucket");
         store.create_bucket("backup-bucket");
         store.put("src-bucket", "k", b"hello", "text/plain");
-        (CountingStore::new(store), parse_policy(POLICY).unwrap())
+        (
+            CountingStore::new(FaultInjectingStore::new(store)),
+            parse_policy(POLICY).unwrap(),
+        )
     }
+
+    fn memory(store: &TestStore) -> &MemoryStore {
+        store.inner().inner()
+    }
+
+    const APPLY: Options = Options {
+        dry_run: false,
+        copy: CopySettings {
+            multipart_threshold: crate::apply::copy::MAX_SINGLE_COPY,
+            part_size: 8 * 1024 * 1024,
+            parts_in_flight: 4,
+            deadline_margin: std::time::Duration::from_secs(1),
+        },
+        deadline: None,
+    };
 
     fn object(bucket: &str, key: &str) -> ObjectRef {
         ObjectRef {
@@ -361,14 +407,14 @@ mod tests {
     #[tokio::test]
     async fn applies_once_then_is_compliant() {
         let (store, policy) = setup();
-        let first = reconcile(&store, &policy, &object("src-bucket", "k"), false).await;
+        let first = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
         assert_eq!(first.outcome, Outcome::Applied, "{first:?}");
         assert_eq!(
             store.counts().writes(),
             2,
             "backup + one rewrite carrying tags"
         );
-        let stored = store.inner().object("src-bucket", "k").unwrap();
+        let stored = memory(&store).object("src-bucket", "k").unwrap();
         assert_eq!(stored.body, b"hello");
         assert_eq!(stored.storage_class.as_str(), "GLACIER");
         assert_eq!(
@@ -376,11 +422,11 @@ mod tests {
             Some("s3pp")
         );
         assert_eq!(
-            store.inner().object("backup-bucket", "k").unwrap().body,
+            memory(&store).object("backup-bucket", "k").unwrap().body,
             b"hello"
         );
 
-        let second = reconcile(&store, &policy, &object("src-bucket", "k"), false).await;
+        let second = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
         assert_eq!(second.outcome, Outcome::Compliant, "{second:?}");
         assert_eq!(store.counts().writes(), 2, "no further writes");
     }
@@ -388,9 +434,9 @@ mod tests {
     #[tokio::test]
     async fn missing_object_is_gone_but_missing_bucket_fails() {
         let (store, policy) = setup();
-        let gone = reconcile(&store, &policy, &object("src-bucket", "deleted"), false).await;
+        let gone = reconcile(&store, &policy, &object("src-bucket", "deleted"), &APPLY).await;
         assert_eq!(gone.outcome, Outcome::Gone);
-        let failed = reconcile(&store, &policy, &object("no-bucket", "k"), false).await;
+        let failed = reconcile(&store, &policy, &object("no-bucket", "k"), &APPLY).await;
         assert_eq!(failed.outcome, Outcome::Failed);
         assert_eq!(failed.error_code.as_deref(), Some("NoSuchBucket"));
     }
@@ -398,21 +444,23 @@ mod tests {
     #[tokio::test]
     async fn changed_object_during_rewrite_is_stale_not_failed() {
         let (store, policy) = setup();
-        store.inner().fail_next(
+        store.inner().fail_call(
             "CopyObject",
+            1,
             StoreError::PreconditionFailed {
                 operation: "CopyObject",
             },
         );
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), false).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
         assert_eq!(report.outcome, Outcome::Stale, "{report:?}");
     }
 
     #[tokio::test]
     async fn service_errors_fail_the_record_with_their_code() {
         let (store, policy) = setup();
-        store.inner().fail_next(
+        store.inner().fail_call(
             "CopyObject",
+            1,
             StoreError::Service {
                 operation: "CopyObject",
                 code: "AccessDenied".into(),
@@ -420,7 +468,7 @@ mod tests {
                 message: "Access Denied".into(),
             },
         );
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), false).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
         assert_eq!(report.outcome, Outcome::Failed);
         assert_eq!(report.error_code.as_deref(), Some("AccessDenied"));
         assert!(
@@ -438,7 +486,7 @@ mod tests {
         let (store, policy) = setup();
         let mut old = object("src-bucket", "k");
         old.etag = Some("an-older-etag".into());
-        let report = reconcile(&store, &policy, &old, false).await;
+        let report = reconcile(&store, &policy, &old, &APPLY).await;
         assert_eq!(report.outcome, Outcome::Stale);
         assert_eq!(store.counts().writes(), 0);
     }
@@ -446,7 +494,11 @@ mod tests {
     #[tokio::test]
     async fn dry_run_plans_without_writing() {
         let (store, policy) = setup();
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), true).await;
+        let dry = Options {
+            dry_run: true,
+            ..APPLY
+        };
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &dry).await;
         assert_eq!(report.outcome, Outcome::Planned);
         assert_eq!(report.actions.len(), 2);
         assert_eq!(store.counts().writes(), 0);

@@ -82,9 +82,6 @@ impl Plan {
     }
 }
 
-/// Largest object a single CopyObject request can copy (5 GiB).
-pub const MAX_SINGLE_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
-
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -97,14 +94,6 @@ pub enum PlanError {
         existing: usize,
         /// Tags the rule adds.
         added: usize,
-    },
-    /// The plan needs a copy of an object larger than one CopyObject request can copy.
-    #[error(
-        "object is {size} bytes; copies above 5 GiB need a multipart copy, which this version does not do yet"
-    )]
-    TooLargeToCopy {
-        /// Object size in bytes.
-        size: u64,
     },
 }
 
@@ -140,24 +129,13 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Result<Plan, PlanError> {
                     encryption,
                     tags: tag_set,
                 });
-                return check_copy_size(head, plan);
+                return Ok(plan);
             }
             Err(note) => plan.notes.push(note),
         }
     }
     if let Some(tags) = tag_set {
         plan.actions.push(Action::PutTags { tags });
-    }
-    check_copy_size(head, plan)
-}
-
-fn check_copy_size(head: &ObjectHead, plan: Plan) -> Result<Plan, PlanError> {
-    let copies = plan
-        .actions
-        .iter()
-        .any(|a| matches!(a, Action::Backup { .. } | Action::Rewrite { .. }));
-    if copies && head.size > MAX_SINGLE_COPY_SIZE {
-        return Err(PlanError::TooLargeToCopy { size: head.size });
     }
     Ok(plan)
 }

@@ -3,19 +3,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{CopyOutcome, CopyRequest, ObjectStore, StoreError};
+use super::{
+    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
+};
 use crate::object::{ObjectHead, ObjectLocation, Tags};
-
-/// Wraps a store and counts its calls.
-#[derive(Debug, Default)]
-pub struct CountingStore<S> {
-    inner: S,
-    heads: AtomicUsize,
-    head_buckets: AtomicUsize,
-    get_tags: AtomicUsize,
-    put_tags: AtomicUsize,
-    copies: AtomicUsize,
-}
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,36 +21,62 @@ pub struct Counts {
     pub put_tags: usize,
     /// CopyObject calls.
     pub copies: usize,
+    /// CreateMultipartUpload calls.
+    pub multipart_starts: usize,
+    /// UploadPartCopy calls.
+    pub part_copies: usize,
+    /// CompleteMultipartUpload calls.
+    pub multipart_completes: usize,
+    /// AbortMultipartUpload calls.
+    pub multipart_aborts: usize,
 }
 
 impl Counts {
-    /// Calls that write (copies and tag writes).
+    /// Calls that create or change an object (copies, completed multipart copies, tag writes).
     pub fn writes(&self) -> usize {
-        self.copies + self.put_tags
+        self.copies + self.put_tags + self.multipart_completes
     }
 }
+
+/// Wraps a store and counts its calls.
+#[derive(Debug, Default)]
+pub struct CountingStore<S> {
+    inner: S,
+    counters: [AtomicUsize; 9],
+}
+
+const HEAD: usize = 0;
+const HEAD_BUCKET: usize = 1;
+const GET_TAGS: usize = 2;
+const PUT_TAGS: usize = 3;
+const COPY: usize = 4;
+const MP_START: usize = 5;
+const PART_COPY: usize = 6;
+const MP_COMPLETE: usize = 7;
+const MP_ABORT: usize = 8;
 
 impl<S> CountingStore<S> {
     /// Starts counting from zero.
     pub fn new(inner: S) -> Self {
         Self {
             inner,
-            heads: AtomicUsize::new(0),
-            head_buckets: AtomicUsize::new(0),
-            get_tags: AtomicUsize::new(0),
-            put_tags: AtomicUsize::new(0),
-            copies: AtomicUsize::new(0),
+            counters: Default::default(),
         }
     }
 
     /// The counts so far.
     pub fn counts(&self) -> Counts {
+        let get = |i: usize| self.counters[i].load(Ordering::Relaxed);
         Counts {
-            heads: self.heads.load(Ordering::Relaxed),
-            head_buckets: self.head_buckets.load(Ordering::Relaxed),
-            get_tags: self.get_tags.load(Ordering::Relaxed),
-            put_tags: self.put_tags.load(Ordering::Relaxed),
-            copies: self.copies.load(Ordering::Relaxed),
+            heads: get(HEAD),
+            head_buckets: get(HEAD_BUCKET),
+            get_tags: get(GET_TAGS),
+            put_tags: get(PUT_TAGS),
+            copies: get(COPY),
+            multipart_starts: get(MP_START),
+            part_copies: get(PART_COPY),
+            multipart_completes: get(MP_COMPLETE),
+            multipart_aborts: get(MP_ABORT),
         }
     }
 
@@ -67,35 +84,71 @@ impl<S> CountingStore<S> {
     pub fn inner(&self) -> &S {
         &self.inner
     }
-}
 
-fn bump(counter: &AtomicUsize) {
-    counter.fetch_add(1, Ordering::Relaxed);
+    fn bump(&self, counter: usize) {
+        self.counters[counter].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl<S: ObjectStore> ObjectStore for CountingStore<S> {
     async fn head_object(&self, location: &ObjectLocation) -> Result<ObjectHead, StoreError> {
-        bump(&self.heads);
+        self.bump(HEAD);
         self.inner.head_object(location).await
     }
 
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        bump(&self.head_buckets);
+        self.bump(HEAD_BUCKET);
         self.inner.head_bucket(bucket).await
     }
 
     async fn get_tags(&self, location: &ObjectLocation) -> Result<Tags, StoreError> {
-        bump(&self.get_tags);
+        self.bump(GET_TAGS);
         self.inner.get_tags(location).await
     }
 
     async fn put_tags(&self, location: &ObjectLocation, tags: &Tags) -> Result<(), StoreError> {
-        bump(&self.put_tags);
+        self.bump(PUT_TAGS);
         self.inner.put_tags(location, tags).await
     }
 
     async fn copy_object(&self, request: &CopyRequest) -> Result<CopyOutcome, StoreError> {
-        bump(&self.copies);
+        self.bump(COPY);
         self.inner.copy_object(request).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        request: &MultipartStart,
+    ) -> Result<String, StoreError> {
+        self.bump(MP_START);
+        self.inner.create_multipart_upload(request).await
+    }
+
+    async fn upload_part_copy(&self, request: &PartCopy) -> Result<String, StoreError> {
+        self.bump(PART_COPY);
+        self.inner.upload_part_copy(request).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<CopyOutcome, StoreError> {
+        self.bump(MP_COMPLETE);
+        self.inner
+            .complete_multipart_upload(destination, upload_id, parts)
+            .await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        self.bump(MP_ABORT);
+        self.inner
+            .abort_multipart_upload(destination, upload_id)
+            .await
     }
 }

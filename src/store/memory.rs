@@ -1,14 +1,20 @@
 //! An in-memory [`ObjectStore`] that behaves like an unversioned S3 bucket in the ways the
 //! processor depends on (copies reset class and encryption, self-copies must change something,
-//! ETag preconditions), and can be told to fail the next call of an operation. Wrap it in
-//! [`super::counting::CountingStore`] to count calls.
+//! ETag preconditions, multipart copies that must restate metadata). Wrap it in
+//! [`super::counting::CountingStore`] to count calls and [`super::faults::FaultInjectingStore`]
+//! to inject failures.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{CopyOutcome, CopyRequest, ObjectStore, StoreError, TagDirective};
-use crate::object::{ActualEncryption, Checksum, ObjectHead, ObjectLocation, StorageClass, Tags};
+use super::{
+    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
+    TagDirective,
+};
+use crate::object::{
+    ActualEncryption, Checksum, ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags,
+};
 use crate::policy::EncryptionSpec;
 
 /// One stored object.
@@ -32,11 +38,18 @@ pub struct StoredObject {
     pub last_modified: i64,
 }
 
+#[derive(Debug)]
+struct Upload {
+    start: MultipartStart,
+    parts: BTreeMap<i32, Vec<u8>>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     clock: i64,
-    failures: HashMap<&'static str, StoreError>,
+    uploads: HashMap<String, Upload>,
+    next_upload: u64,
 }
 
 /// The in-memory store.
@@ -104,13 +117,9 @@ impl MemoryStore {
         self.lock().buckets.get(bucket)?.get(key).cloned()
     }
 
-    /// Makes the next call of `operation` (e.g. `"CopyObject"`) fail with `error`.
-    pub fn fail_next(&self, operation: &'static str, error: StoreError) {
-        self.lock().failures.insert(operation, error);
-    }
-
-    fn take_failure(state: &mut State, operation: &'static str) -> Result<(), StoreError> {
-        state.failures.remove(operation).map_or(Ok(()), Err)
+    /// Ids of multipart uploads neither completed nor aborted.
+    pub fn pending_uploads(&self) -> Vec<String> {
+        self.lock().uploads.keys().cloned().collect()
     }
 
     fn get<'a>(
@@ -156,8 +165,7 @@ fn encryption_from(spec: Option<&EncryptionSpec>, copy_etag: &mut String) -> Act
 
 impl ObjectStore for MemoryStore {
     async fn head_object(&self, location: &ObjectLocation) -> Result<ObjectHead, StoreError> {
-        let mut state = self.lock();
-        Self::take_failure(&mut state, "HeadObject")?;
+        let state = self.lock();
         let object = Self::get(&state, location, "HeadObject").map_err(|e| match e {
             // HEAD has no body, so a missing bucket looks like a missing key, as on S3.
             StoreError::Service { .. } => StoreError::NotFound {
@@ -180,12 +188,13 @@ impl ObjectStore for MemoryStore {
                 algorithm: "CRC64NVME",
                 value: etag_of(&object.body),
             }),
+            metadata: object.metadata.clone(),
+            content_headers: ContentHeaders::default(),
         })
     }
 
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        Self::take_failure(&mut state, "HeadBucket")?;
+        let state = self.lock();
         if state.buckets.contains_key(bucket) {
             Ok(())
         } else {
@@ -196,8 +205,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn get_tags(&self, location: &ObjectLocation) -> Result<Tags, StoreError> {
-        let mut state = self.lock();
-        Self::take_failure(&mut state, "GetObjectTagging")?;
+        let state = self.lock();
         Ok(Self::get(&state, location, "GetObjectTagging")?
             .tags
             .clone())
@@ -205,7 +213,6 @@ impl ObjectStore for MemoryStore {
 
     async fn put_tags(&self, location: &ObjectLocation, tags: &Tags) -> Result<(), StoreError> {
         let mut state = self.lock();
-        Self::take_failure(&mut state, "PutObjectTagging")?;
         Self::get(&state, location, "PutObjectTagging")?;
         if let Some(object) = state
             .buckets
@@ -220,7 +227,6 @@ impl ObjectStore for MemoryStore {
     async fn copy_object(&self, request: &CopyRequest) -> Result<CopyOutcome, StoreError> {
         const OP: &str = "CopyObject";
         let mut state = self.lock();
-        Self::take_failure(&mut state, OP)?;
         let source = Self::get(&state, &request.source, OP)?.clone();
         if request
             .source_if_match
@@ -269,5 +275,121 @@ impl ObjectStore for MemoryStore {
             version_id: None,
             etag: Some(etag),
         })
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        request: &MultipartStart,
+    ) -> Result<String, StoreError> {
+        let mut state = self.lock();
+        if !state.buckets.contains_key(&request.destination.bucket) {
+            return Err(no_such_bucket("CreateMultipartUpload"));
+        }
+        state.next_upload += 1;
+        let id = format!("upload-{}", state.next_upload);
+        state.uploads.insert(
+            id.clone(),
+            Upload {
+                start: request.clone(),
+                parts: BTreeMap::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn upload_part_copy(&self, request: &PartCopy) -> Result<String, StoreError> {
+        const OP: &str = "UploadPartCopy";
+        let mut state = self.lock();
+        let source = Self::get(&state, &request.source, OP)?;
+        if request
+            .source_if_match
+            .as_ref()
+            .is_some_and(|e| *e != source.etag)
+        {
+            return Err(StoreError::PreconditionFailed { operation: OP });
+        }
+        let range = usize::try_from(request.first_byte).unwrap_or(usize::MAX)
+            ..usize::try_from(request.last_byte.saturating_add(1)).unwrap_or(usize::MAX);
+        let Some(bytes) = source.body.get(range).map(<[u8]>::to_vec) else {
+            return Err(StoreError::Service {
+                operation: OP,
+                code: "InvalidRange".into(),
+                status: 416,
+                message: "The requested range is not satisfiable".into(),
+            });
+        };
+        let etag = etag_of(&bytes);
+        let upload = state
+            .uploads
+            .get_mut(&request.upload_id)
+            .ok_or_else(|| no_such_upload(OP))?;
+        upload.parts.insert(request.part_number, bytes);
+        Ok(etag)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<CopyOutcome, StoreError> {
+        const OP: &str = "CompleteMultipartUpload";
+        let mut state = self.lock();
+        let upload = state
+            .uploads
+            .remove(upload_id)
+            .ok_or_else(|| no_such_upload(OP))?;
+        let mut body = Vec::new();
+        for part in parts {
+            let bytes = upload
+                .parts
+                .get(&part.part_number)
+                .ok_or_else(|| StoreError::Service {
+                    operation: OP,
+                    code: "InvalidPart".into(),
+                    status: 400,
+                    message: format!("part {} was not uploaded", part.part_number),
+                })?;
+            body.extend_from_slice(bytes);
+        }
+        let mut etag = format!("{}-{}", etag_of(&body), parts.len());
+        let start = upload.start;
+        let object = StoredObject {
+            encryption: encryption_from(start.encryption.as_ref(), &mut etag),
+            etag: etag.clone(),
+            body,
+            content_type: start.content_type,
+            metadata: start.metadata,
+            storage_class: start.storage_class,
+            tags: start.tags,
+            last_modified: 0,
+        };
+        drop(state);
+        self.put_object(&destination.bucket, &destination.key, object);
+        Ok(CopyOutcome {
+            version_id: None,
+            etag: Some(etag),
+        })
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        _destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .uploads
+            .remove(upload_id)
+            .map(|_| ())
+            .ok_or_else(|| no_such_upload("AbortMultipartUpload"))
+    }
+}
+
+fn no_such_upload(operation: &'static str) -> StoreError {
+    StoreError::Service {
+        operation,
+        code: "NoSuchUpload".into(),
+        status: 404,
+        message: "The specified multipart upload does not exist".into(),
     }
 }

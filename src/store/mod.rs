@@ -2,12 +2,15 @@
 //! with aws-sdk-s3; `memory` is an in-memory fake for unit tests.
 
 pub mod counting;
+pub mod faults;
 pub mod memory;
 pub mod s3;
 
 use std::future::Future;
 
-use crate::object::{ObjectHead, ObjectLocation, StorageClass, Tags};
+use std::collections::BTreeMap;
+
+use crate::object::{ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags};
 use crate::policy::EncryptionSpec;
 
 /// What happens to the tags in a copy.
@@ -36,6 +39,56 @@ pub struct CopyRequest {
     pub tags: TagDirective,
     /// Website redirect location to keep (a copy drops it otherwise).
     pub website_redirect: Option<String>,
+}
+
+/// Starts a multipart upload that will hold a copy: everything a single CopyObject would have
+/// copied (metadata, content headers, tags, redirect) must be stated here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultipartStart {
+    /// Destination bucket and key.
+    pub destination: ObjectLocation,
+    /// Storage class of the new object.
+    pub storage_class: StorageClass,
+    /// Encryption of the new object; `None` means the destination bucket's default.
+    pub encryption: Option<EncryptionSpec>,
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Other content headers.
+    pub content_headers: ContentHeaders,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Tags of the new object.
+    pub tags: Tags,
+    /// Website redirect location.
+    pub website_redirect: Option<String>,
+}
+
+/// One UploadPartCopy: a byte range of the source into part `part_number`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartCopy {
+    /// Destination bucket and key of the upload.
+    pub destination: ObjectLocation,
+    /// The upload id.
+    pub upload_id: String,
+    /// 1-based part number.
+    pub part_number: i32,
+    /// Source object (a specific version when `version_id` is set).
+    pub source: ObjectLocation,
+    /// Copy only if the source's ETag is still this one.
+    pub source_if_match: Option<String>,
+    /// First byte (inclusive).
+    pub first_byte: u64,
+    /// Last byte (inclusive).
+    pub last_byte: u64,
+}
+
+/// A copied part: number and ETag, for CompleteMultipartUpload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// 1-based part number.
+    pub part_number: i32,
+    /// The part's ETag.
+    pub etag: String,
 }
 
 /// What a successful copy produced.
@@ -147,9 +200,36 @@ pub trait ObjectStore: Send + Sync {
         tags: &Tags,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Server-side copy.
+    /// Server-side copy (up to 5 GiB).
     fn copy_object(
         &self,
         request: &CopyRequest,
     ) -> impl Future<Output = Result<CopyOutcome, StoreError>> + Send;
+
+    /// Starts a multipart upload; returns its upload id.
+    fn create_multipart_upload(
+        &self,
+        request: &MultipartStart,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Copies a byte range of the source into one part; returns the part's ETag.
+    fn upload_part_copy(
+        &self,
+        request: &PartCopy,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Completes an upload from its parts (in part-number order).
+    fn complete_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> impl Future<Output = Result<CopyOutcome, StoreError>> + Send;
+
+    /// Aborts an upload and frees its parts.
+    fn abort_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

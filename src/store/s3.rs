@@ -3,16 +3,20 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    ChecksumMode, MetadataDirective, ServerSideEncryption, StorageClass as SdkStorageClass, Tag,
-    Tagging, TaggingDirective,
+    ChecksumMode, CompletedMultipartUpload, CompletedPart as SdkCompletedPart, MetadataDirective,
+    ServerSideEncryption, StorageClass as SdkStorageClass, Tag, Tagging, TaggingDirective,
 };
 
-use super::{CopyOutcome, CopyRequest, ObjectStore, StoreError, TagDirective};
+use super::{
+    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
+    TagDirective,
+};
 use crate::keys::copy_source;
 use crate::object::{
-    ActualEncryption, ArchiveState, Checksum, ObjectHead, ObjectLocation, StorageClass, Tags,
-    normalize_etag,
+    ActualEncryption, ArchiveState, Checksum, ContentHeaders, ObjectHead, ObjectLocation,
+    StorageClass, Tags, normalize_etag,
 };
 use crate::policy::EncryptionSpec;
 
@@ -117,6 +121,17 @@ fn head_from_output(location: &ObjectLocation, out: &HeadObjectOutput) -> Object
         tag_count: out.tag_count().and_then(|n| u32::try_from(n).ok()),
         website_redirect: out.website_redirect_location().map(str::to_owned),
         checksum: checksum(out),
+        metadata: out
+            .metadata()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        content_headers: ContentHeaders {
+            cache_control: out.cache_control().map(str::to_owned),
+            content_disposition: out.content_disposition().map(str::to_owned),
+            content_encoding: out.content_encoding().map(str::to_owned),
+            content_language: out.content_language().map(str::to_owned),
+            expires: out.expires_string().map(str::to_owned),
+        },
     }
 }
 
@@ -276,6 +291,141 @@ impl ObjectStore for S3Store {
                 .and_then(|r| r.e_tag())
                 .map(normalize_etag),
         })
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        request: &MultipartStart,
+    ) -> Result<String, StoreError> {
+        let headers = &request.content_headers;
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(&request.destination.bucket)
+            .key(&request.destination.key)
+            .storage_class(SdkStorageClass::from(request.storage_class.as_str()))
+            .set_content_type(request.content_type.clone())
+            .set_cache_control(headers.cache_control.clone())
+            .set_content_disposition(headers.content_disposition.clone())
+            .set_content_encoding(headers.content_encoding.clone())
+            .set_content_language(headers.content_language.clone())
+            .set_expires(
+                headers
+                    .expires
+                    .as_deref()
+                    .and_then(|e| DateTime::from_str(e, DateTimeFormat::HttpDate).ok()),
+            )
+            .set_metadata((!request.metadata.is_empty()).then(|| {
+                request
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }))
+            .set_tagging((!request.tags.is_empty()).then(|| encode_tags(&request.tags)))
+            .set_website_redirect_location(request.website_redirect.clone());
+        create = match &request.encryption {
+            None => create,
+            Some(EncryptionSpec::Aes256) => {
+                create.server_side_encryption(ServerSideEncryption::Aes256)
+            }
+            Some(EncryptionSpec::Kms { key, bucket_key }) => create
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .set_ssekms_key_id(key.as_ref().map(|k| k.configured.clone()))
+                .set_bucket_key_enabled(*bucket_key),
+        };
+        let out = create
+            .send()
+            .await
+            .map_err(|e| classify("CreateMultipartUpload", e))?;
+        out.upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Transport {
+                operation: "CreateMultipartUpload",
+                message: "response has no UploadId".into(),
+            })
+    }
+
+    async fn upload_part_copy(&self, request: &PartCopy) -> Result<String, StoreError> {
+        let source = &request.source;
+        let out = self
+            .client
+            .upload_part_copy()
+            .bucket(&request.destination.bucket)
+            .key(&request.destination.key)
+            .upload_id(&request.upload_id)
+            .part_number(request.part_number)
+            .copy_source(copy_source(
+                &source.bucket,
+                &source.key,
+                source.version_id.as_deref(),
+            ))
+            .copy_source_range(format!(
+                "bytes={}-{}",
+                request.first_byte, request.last_byte
+            ))
+            .set_copy_source_if_match(request.source_if_match.as_ref().map(|e| format!("\"{e}\"")))
+            .send()
+            .await
+            .map_err(|e| classify("UploadPartCopy", e))?;
+        out.copy_part_result()
+            .and_then(|r| r.e_tag())
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Transport {
+                operation: "UploadPartCopy",
+                message: "response has no part ETag".into(),
+            })
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<CopyOutcome, StoreError> {
+        let parts = parts
+            .iter()
+            .map(|p| {
+                SdkCompletedPart::builder()
+                    .part_number(p.part_number)
+                    .e_tag(&p.etag)
+                    .build()
+            })
+            .collect();
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&destination.bucket)
+            .key(&destination.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("CompleteMultipartUpload", e))?;
+        Ok(CopyOutcome {
+            version_id: out.version_id().map(str::to_owned),
+            etag: out.e_tag().map(normalize_etag),
+        })
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&destination.bucket)
+            .key(&destination.key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("AbortMultipartUpload", e))
     }
 }
 

@@ -1,9 +1,14 @@
 //! Runs a plan against an [`ObjectStore`], in the safe order the plan gives: backup copy first
 //! (from the exact version / ETag seen), then the single in-place rewrite, then tags.
 
+pub mod copy;
+
+use std::time::Instant;
+
 use crate::object::{ObjectHead, ObjectLocation};
 use crate::plan::{Action, Plan};
-use crate::store::{CopyRequest, ObjectStore, StoreError, TagDirective};
+use crate::store::{CopyRequest, ObjectStore, TagDirective};
+use copy::{CopyError, CopySettings};
 
 /// A plan step that failed; the steps before it were applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,9 +20,9 @@ pub struct ApplyError {
     pub completed: usize,
     /// Actions in the plan.
     pub total: usize,
-    /// The storage error.
+    /// What failed.
     #[source]
-    pub source: StoreError,
+    pub source: CopyError,
 }
 
 /// Applies every action of `plan` to the object described by `head`.
@@ -25,11 +30,13 @@ pub async fn apply<S: ObjectStore>(
     store: &S,
     head: &ObjectHead,
     plan: &Plan,
+    settings: &CopySettings,
+    deadline: Option<Instant>,
 ) -> Result<(), ApplyError> {
     let total = plan.actions.len();
     for (completed, action) in plan.actions.iter().enumerate() {
         let fail = |step: &'static str| {
-            move |source: StoreError| ApplyError {
+            move |source: CopyError| ApplyError {
                 step,
                 completed,
                 total,
@@ -51,7 +58,9 @@ pub async fn apply<S: ObjectStore>(
                     tags: TagDirective::Copy,
                     website_redirect: head.website_redirect.clone(),
                 };
-                store.copy_object(&request).await.map_err(fail("backup"))?;
+                copy::copy(store, head, &request, settings, deadline)
+                    .await
+                    .map_err(fail("backup"))?;
             }
             Action::Rewrite {
                 storage_class,
@@ -72,13 +81,15 @@ pub async fn apply<S: ObjectStore>(
                         .map_or(TagDirective::Copy, TagDirective::Replace),
                     website_redirect: head.website_redirect.clone(),
                 };
-                store.copy_object(&request).await.map_err(fail("rewrite"))?;
+                copy::copy(store, head, &request, settings, deadline)
+                    .await
+                    .map_err(fail("rewrite"))?;
             }
             Action::PutTags { tags } => {
                 store
                     .put_tags(&head.location, tags)
                     .await
-                    .map_err(fail("put_tags"))?;
+                    .map_err(|e| fail("put_tags")(CopyError::Store(e)))?;
             }
         }
     }
