@@ -245,3 +245,61 @@ pub struct Checksum {
 pub fn normalize_etag(etag: &str) -> String {
     etag.trim().trim_matches('"').to_owned()
 }
+
+/// The `AllUsers` group: anyone on the internet.
+pub const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+/// The `AuthenticatedUsers` group: any AWS account.
+pub const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+/// An object ACL.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Acl {
+    /// Canonical id of the owner.
+    pub owner_id: Option<String>,
+    /// The grants.
+    pub grants: Vec<Grant>,
+}
+
+/// One ACL grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    /// Who.
+    pub grantee: Grantee,
+    /// `READ`, `WRITE`, `READ_ACP`, `WRITE_ACP` or `FULL_CONTROL`.
+    pub permission: String,
+}
+
+/// The receiver of a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "id")]
+pub enum Grantee {
+    /// An account by canonical id.
+    CanonicalUser(String),
+    /// A predefined group by URI.
+    Group(String),
+    /// An account by e-mail address (legacy).
+    Email(String),
+}
+
+impl Acl {
+    /// Whether a grant makes the object readable or writable by everyone or every AWS account.
+    pub fn is_public(grant: &Grant) -> bool {
+        matches!(&grant.grantee, Grantee::Group(uri) if uri == ALL_USERS || uri == AUTHENTICATED_USERS)
+    }
+
+    /// The ACL without its public grants, if it has any.
+    pub fn without_public_grants(&self) -> Option<Acl> {
+        if !self.grants.iter().any(Self::is_public) {
+            return None;
+        }
+        Some(Acl {
+            owner_id: self.owner_id.clone(),
+            grants: self
+                .grants
+                .iter()
+                .filter(|g| !Self::is_public(g))
+                .cloned()
+                .collect(),
+        })
+    }
+}

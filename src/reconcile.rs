@@ -164,8 +164,18 @@ async fn reconcile_inner<S: ObjectStore>(
         Err(err) => return report.failed_store(&err),
     };
     report.key.clone_from(&head.location.key);
+    let mut earlier_actions = Vec::new();
     if let Some(reason) = stale_reason(object, &head) {
-        return report.with_note(Outcome::Stale, reason);
+        match backup_noncurrent_version(store, policy, object, &head, options).await {
+            NoncurrentBackup::NotWanted => return report.with_note(Outcome::Stale, reason),
+            NoncurrentBackup::Failed(err) => return report.failed_store(&err),
+            NoncurrentBackup::Done(action) => {
+                report.notes.push(format!(
+                    "{reason}; backed up that version too (all_versions), then reconciled the current one"
+                ));
+                earlier_actions.push(action);
+            }
+        }
     }
     let Some(rule) = policy.rule_for(&head) else {
         return report;
@@ -182,20 +192,36 @@ async fn reconcile_inner<S: ObjectStore>(
         Ok(backup) => backup,
         Err(err) => return report.failed_store(&err),
     };
+    let acl = if rule.remove_public_acl {
+        match store.get_acl(&head.location).await {
+            Ok(acl) => Some(acl),
+            Err(err) => return report.failed_store(&err),
+        }
+    } else {
+        None
+    };
     let input = PlanInput {
         head: &head,
         tags: &tags,
         backup: backup.as_ref(),
         ia_min_size: policy.ia_min_size,
+        acl: acl.as_ref(),
     };
     let plan = match plan(input, rule) {
         Ok(plan) => plan,
         Err(err) => return report.failed("PlanError", err),
     };
-    report.notes.clone_from(&plan.notes);
-    report.actions.clone_from(&plan.actions);
+    report.notes.extend(plan.notes.iter().cloned());
+    report.actions = earlier_actions;
+    report.actions.extend(plan.actions.iter().cloned());
     if plan.is_empty() {
-        report.outcome = Outcome::Compliant;
+        report.outcome = if report.actions.is_empty() {
+            Outcome::Compliant
+        } else if options.dry_run {
+            Outcome::Planned
+        } else {
+            Outcome::Applied
+        };
         return report;
     }
     if options.dry_run {
@@ -261,6 +287,80 @@ async fn head_source<S: ObjectStore>(
         }
     }
     Ok(None)
+}
+
+enum NoncurrentBackup {
+    /// The event is not for an old version, or no rule keeps every version.
+    NotWanted,
+    /// The old version was backed up (or, in a dry run, would be).
+    Done(Action),
+    /// Reading or copying the old version failed.
+    Failed(StoreError),
+}
+
+/// For an event about a version that is no longer current: when the version's rule says
+/// backups keep every version, copy that exact version to the backup location.
+async fn backup_noncurrent_version<S: ObjectStore>(
+    store: &S,
+    policy: &Policy,
+    object: &ObjectRef,
+    current: &ObjectHead,
+    options: &Options,
+) -> NoncurrentBackup {
+    let Some(version_id) = &object.location.version_id else {
+        return NoncurrentBackup::NotWanted;
+    };
+    let wants_versions = policy
+        .rules
+        .iter()
+        .any(|r| r.backup.as_ref().is_some_and(|b| b.all_versions));
+    if !wants_versions {
+        return NoncurrentBackup::NotWanted;
+    }
+    let location = ObjectLocation {
+        bucket: current.location.bucket.clone(),
+        key: current.location.key.clone(),
+        version_id: Some(version_id.clone()),
+    };
+    let old = match store.head_object(&location).await {
+        Ok(old) => old,
+        Err(StoreError::NotFound { .. }) => return NoncurrentBackup::NotWanted,
+        Err(err) => return NoncurrentBackup::Failed(err),
+    };
+    let Some(spec) = policy
+        .rule_for(&old)
+        .and_then(|r| r.backup.as_ref())
+        .filter(|b| b.all_versions)
+    else {
+        return NoncurrentBackup::NotWanted;
+    };
+    if old.archive.is_some() {
+        return NoncurrentBackup::NotWanted;
+    }
+    let action = Action::Backup {
+        destination: ObjectLocation::current(&spec.bucket, spec.key_for(&old.location.key)),
+        storage_class: spec
+            .storage_class
+            .clone()
+            .unwrap_or(crate::object::StorageClass::Standard),
+        encryption: spec.encryption.clone(),
+    };
+    if !options.dry_run {
+        let plan = crate::plan::Plan {
+            actions: vec![action.clone()],
+            notes: Vec::new(),
+        };
+        if let Err(err) = apply(store, &old, &plan, &options.copy, options.deadline).await {
+            return match err.source {
+                CopyError::Store(store_err) => NoncurrentBackup::Failed(store_err),
+                CopyError::DeadlineNear { .. } => NoncurrentBackup::Failed(StoreError::Transport {
+                    operation: "CopyObject",
+                    message: err.to_string(),
+                }),
+            };
+        }
+    }
+    NoncurrentBackup::Done(action)
 }
 
 /// A 404 on HEAD means either the object was deleted (fine) or the bucket does not exist

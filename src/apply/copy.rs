@@ -225,6 +225,8 @@ mod tests {
                 encryption: crate::object::ActualEncryption::Aes256,
                 tags: [("team".to_owned(), "data".to_owned())].into(),
                 last_modified: 0,
+                acl: Default::default(),
+                restore_requested: None,
             },
         );
         let store = CountingStore::new(FaultInjectingStore::new(memory));

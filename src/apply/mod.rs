@@ -14,7 +14,7 @@ use copy::{CopyError, CopySettings};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{step} failed after {completed} of {total} actions: {source}")]
 pub struct ApplyError {
-    /// `backup`, `rewrite` or `put_tags`.
+    /// The action's name (`backup`, `rewrite`, `put_tags`, ...).
     pub step: &'static str,
     /// Actions completed before the failure.
     pub completed: usize,
@@ -90,6 +90,18 @@ pub async fn apply<S: ObjectStore>(
                     .put_tags(&head.location, tags)
                     .await
                     .map_err(|e| fail("put_tags")(CopyError::Store(e)))?;
+            }
+            Action::RemovePublicGrants { acl } => {
+                store
+                    .put_acl(&head.location, acl)
+                    .await
+                    .map_err(|e| fail("remove_public_grants")(CopyError::Store(e)))?;
+            }
+            Action::Restore { days, tier } => {
+                store
+                    .restore_object(&head.location, *days, tier)
+                    .await
+                    .map_err(|e| fail("restore")(CopyError::Store(e)))?;
             }
         }
     }

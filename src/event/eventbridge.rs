@@ -37,9 +37,9 @@ pub fn is_s3_event(value: &Value) -> bool {
 /// Parses one EventBridge event; `at` names it in errors.
 pub fn parse_event(at: &str, event: &Value) -> RecordItem {
     let detail_type = event["detail-type"].as_str().unwrap_or_default();
-    if detail_type != "Object Created" {
+    if detail_type != "Object Created" && detail_type != "Object Restore Completed" {
         return RecordItem::Skipped(format!(
-            "EventBridge event {detail_type:?} is not Object Created"
+            "EventBridge event {detail_type:?} is neither Object Created nor Object Restore Completed"
         ));
     }
     let detail = match Detail::deserialize(&event["detail"]) {

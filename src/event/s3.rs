@@ -33,9 +33,10 @@ fn try_parse(at: &str, record: &Value) -> Result<RecordItem, EventError> {
     })?;
     if let Some(name) = record.event_name.as_deref()
         && !name.starts_with("ObjectCreated:")
+        && name != "ObjectRestore:Completed"
     {
         return Ok(RecordItem::Skipped(format!(
-            "event {name} is not an ObjectCreated event"
+            "event {name} is neither ObjectCreated nor ObjectRestore:Completed"
         )));
     }
     let missing = |field| EventError::MissingField {

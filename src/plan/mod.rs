@@ -5,7 +5,9 @@
 
 use serde::Serialize;
 
-use crate::object::{ActualEncryption, MAX_TAGS, ObjectHead, ObjectLocation, StorageClass, Tags};
+use crate::object::{
+    Acl, ActualEncryption, ArchiveState, MAX_TAGS, ObjectHead, ObjectLocation, StorageClass, Tags,
+};
 use crate::policy::{EncryptionSpec, KmsKey, Rule};
 
 /// Everything `plan` looks at.
@@ -19,6 +21,8 @@ pub struct PlanInput<'a> {
     pub backup: Option<&'a ObjectHead>,
     /// Minimum size for moving into classes with a 128 KiB minimum billable size.
     pub ia_min_size: u64,
+    /// The object's ACL, when the rule removes public grants.
+    pub acl: Option<&'a Acl>,
 }
 
 /// One change to make.
@@ -52,6 +56,18 @@ pub enum Action {
         /// The full tag set to write.
         tags: Tags,
     },
+    /// Replace the object's ACL with one that has no public grants.
+    RemovePublicGrants {
+        /// The ACL to write.
+        acl: Acl,
+    },
+    /// Request a temporary restore of an archived object (its restore event brings it in line).
+    Restore {
+        /// Days the restored copy stays available.
+        days: i32,
+        /// Retrieval tier.
+        tier: String,
+    },
 }
 
 impl Action {
@@ -61,6 +77,8 @@ impl Action {
             Self::Backup { .. } => "backup",
             Self::Rewrite { .. } => "rewrite",
             Self::PutTags { .. } => "put_tags",
+            Self::RemovePublicGrants { .. } => "remove_public_grants",
+            Self::Restore { .. } => "restore",
         }
     }
 }
@@ -102,10 +120,25 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Result<Plan, PlanError> {
     let head = input.head;
     let mut plan = Plan::default();
     if let Some(archive) = &head.archive {
-        plan.notes.push(format!(
-            "object is {archive:?} in {}; it cannot be copied until restored, so nothing is planned",
-            head.storage_class
-        ));
+        match (&rule.restore, archive) {
+            (Some(restore), ArchiveState::Archived) => {
+                plan.notes.push(format!(
+                    "object is archived in {}; restore requested, its ObjectRestore:Completed event brings it in line",
+                    head.storage_class
+                ));
+                plan.actions.push(Action::Restore {
+                    days: restore.days,
+                    tier: restore.tier.clone(),
+                });
+            }
+            (Some(_), ArchiveState::Restoring) => plan.notes.push(
+                "a restore is in progress; its ObjectRestore:Completed event brings the object in line".into(),
+            ),
+            (None, _) => plan.notes.push(format!(
+                "object is {archive:?} in {}; it cannot be copied until restored, so nothing is planned (set `restore` in the rule to request one)",
+                head.storage_class
+            )),
+        }
         return Ok(plan);
     }
 
@@ -129,6 +162,11 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Result<Plan, PlanError> {
                     encryption,
                     tags: tag_set,
                 });
+                if public_acl(input, rule).is_some() {
+                    plan.notes.push(
+                        "the rewrite drops the object's ACL (a copy is private), public grants included".into(),
+                    );
+                }
                 return Ok(plan);
             }
             Err(note) => plan.notes.push(note),
@@ -137,7 +175,18 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Result<Plan, PlanError> {
     if let Some(tags) = tag_set {
         plan.actions.push(Action::PutTags { tags });
     }
+    if let Some(acl) = public_acl(input, rule) {
+        plan.actions.push(Action::RemovePublicGrants { acl });
+    }
     Ok(plan)
+}
+
+/// The ACL without public grants, when the rule removes them and the object has some.
+fn public_acl(input: PlanInput<'_>, rule: &Rule) -> Option<Acl> {
+    if !rule.remove_public_acl {
+        return None;
+    }
+    input.acl.and_then(Acl::without_public_grants)
 }
 
 fn plan_backup(input: PlanInput<'_>, rule: &Rule, notes: &mut Vec<String>) -> Option<Action> {

@@ -1,9 +1,9 @@
 //! Table tests of the pure plan.
 
 use super::*;
-use crate::object::ArchiveState;
+use crate::object::{Acl, ArchiveState};
+use crate::policy::Policy;
 use crate::policy::document::parse_policy;
-use crate::policy::{BackupSpec, Matcher, Policy};
 
 const KEY_A: &str = "arn:aws:kms:us-east-1:111122223333:key/aaaa";
 const KEY_B: &str = "arn:aws:kms:us-east-1:111122223333:key/bbbb";
@@ -56,6 +56,7 @@ fn plan_for(
             tags: current_tags,
             backup,
             ia_min_size: 128 * 1024,
+            acl: None,
         },
         rule,
     )
@@ -376,6 +377,7 @@ fn too_many_tags_is_an_error() {
             tags: &existing,
             backup: None,
             ia_min_size: 0,
+            acl: None,
         },
         &rule("tags: { new: tag }"),
     )
@@ -419,15 +421,6 @@ rules:
     assert_eq!(policy.rule_for(&elsewhere), None);
     assert!(policy.may_cover("src-bucket", "reports/x"));
     assert!(!policy.may_cover("src-bucket", "logs/x"));
-    let _ = (
-        Matcher::default(),
-        BackupSpec {
-            bucket: String::new(),
-            prefix: String::new(),
-            storage_class: None,
-            encryption: None,
-        },
-    );
 }
 
 #[test]
@@ -453,4 +446,76 @@ fn matching_checksums_make_a_backup_current_whatever_the_etags_and_times() {
         action_names(&plan_for(&rule, &source, &Tags::new(), Some(&copy))),
         ["backup"]
     );
+}
+
+#[test]
+fn archived_objects_get_a_restore_only_when_the_rule_asks() {
+    let mut archived = head(10);
+    archived.storage_class = StorageClass::DeepArchive;
+    archived.archive = Some(ArchiveState::Archived);
+    let restore = rule("storage_class: STANDARD\nrestore: { days: 2, tier: Standard }");
+    let plan = plan_for(&restore, &archived, &Tags::new(), None);
+    assert_eq!(
+        plan.actions,
+        vec![Action::Restore {
+            days: 2,
+            tier: "Standard".into()
+        }]
+    );
+    archived.archive = Some(ArchiveState::Restoring);
+    assert!(plan_for(&restore, &archived, &Tags::new(), None).is_empty());
+    archived.archive = Some(ArchiveState::Archived);
+    assert!(
+        plan_for(
+            &rule("storage_class: STANDARD"),
+            &archived,
+            &Tags::new(),
+            None
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn public_grants_are_removed_and_other_grants_kept() {
+    use crate::object::{ALL_USERS, Grant, Grantee};
+    let owner = Grant {
+        grantee: Grantee::CanonicalUser("owner".into()),
+        permission: "FULL_CONTROL".into(),
+    };
+    let public = Grant {
+        grantee: Grantee::Group(ALL_USERS.into()),
+        permission: "READ".into(),
+    };
+    let acl = Acl {
+        owner_id: Some("owner".into()),
+        grants: vec![owner.clone(), public],
+    };
+    let rule = rule("remove_public_acl: true");
+    let input = PlanInput {
+        head: &head(10),
+        tags: &Tags::new(),
+        backup: None,
+        ia_min_size: 0,
+        acl: Some(&acl),
+    };
+    let plan = plan(input, &rule).unwrap();
+    assert_eq!(
+        plan.actions,
+        vec![Action::RemovePublicGrants {
+            acl: Acl {
+                owner_id: Some("owner".into()),
+                grants: vec![owner.clone()]
+            }
+        }]
+    );
+    let private = Acl {
+        owner_id: Some("owner".into()),
+        grants: vec![owner],
+    };
+    let input = PlanInput {
+        acl: Some(&private),
+        ..input
+    };
+    assert!(super::plan(input, &rule).unwrap().is_empty());
 }

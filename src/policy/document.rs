@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::{BackupSpec, DEFAULT_IA_MIN_SIZE, EncryptionSpec, KmsKey, Matcher, Policy, Rule};
+use super::{
+    BackupSpec, DEFAULT_IA_MIN_SIZE, EncryptionSpec, KmsKey, Matcher, Policy, RestoreSpec, Rule,
+};
 use crate::object::{KNOWN_STORAGE_CLASSES, MAX_TAGS, StorageClass, Tags};
 
 /// Why a policy document was rejected.
@@ -58,6 +60,26 @@ struct RawRule {
     backup: Option<Value>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    restore: Option<RawRestore>,
+    #[serde(default)]
+    remove_public_acl: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRestore {
+    #[serde(default = "default_restore_days")]
+    days: i32,
+    #[serde(default = "default_restore_tier")]
+    tier: String,
+}
+
+fn default_restore_days() -> i32 {
+    1
+}
+
+fn default_restore_tier() -> String {
+    "Bulk".into()
 }
 
 #[derive(Deserialize, Default)]
@@ -88,6 +110,8 @@ struct RawBackup {
     prefix: String,
     storage_class: Option<String>,
     encryption: Option<Value>,
+    #[serde(default)]
+    all_versions: bool,
 }
 
 /// Parses and validates a policy document. JSON is recognised by a leading `{`; anything else
@@ -197,12 +221,17 @@ fn validate_rule(index: usize, raw: RawRule) -> Result<Rule, PolicyError> {
         && raw.storage_class.is_none()
         && raw.backup.is_none()
         && raw.tags.is_empty()
+        && !raw.remove_public_acl
     {
         return Err(invalid(
             &path,
-            "the rule requires nothing; give at least one of encryption, storage_class, backup, tags",
+            "the rule requires nothing; give at least one of encryption, storage_class, backup, tags, remove_public_acl",
         ));
     }
+    let restore = raw
+        .restore
+        .map(|r| validate_restore(&format!("{path}.restore"), r))
+        .transpose()?;
     let matcher = validate_match(&format!("{path}.match"), raw.matcher)?;
     let encryption = raw
         .encryption
@@ -224,6 +253,30 @@ fn validate_rule(index: usize, raw: RawRule) -> Result<Rule, PolicyError> {
         storage_class,
         backup,
         tags,
+        restore,
+        remove_public_acl: raw.remove_public_acl,
+    })
+}
+
+fn validate_restore(path: &str, raw: RawRestore) -> Result<RestoreSpec, PolicyError> {
+    if !(1..=30_000).contains(&raw.days) {
+        return Err(invalid(
+            format!("{path}.days"),
+            format!("{} is not a number of days from 1 to 30000", raw.days),
+        ));
+    }
+    if !["Standard", "Bulk", "Expedited"].contains(&raw.tier.as_str()) {
+        return Err(invalid(
+            format!("{path}.tier"),
+            format!(
+                "unknown tier {:?}; use Standard, Bulk or Expedited",
+                raw.tier
+            ),
+        ));
+    }
+    Ok(RestoreSpec {
+        days: raw.days,
+        tier: raw.tier,
     })
 }
 
@@ -344,6 +397,7 @@ fn validate_backup(path: &str, value: Value, matcher: &Matcher) -> Result<Backup
             prefix: String::new(),
             storage_class: None,
             encryption: None,
+            all_versions: false,
         },
         Value::Mapping(_) => from_value(value, "YAML", path)?,
         other => {
@@ -378,6 +432,7 @@ fn validate_backup(path: &str, value: Value, matcher: &Matcher) -> Result<Backup
         prefix: raw.prefix,
         storage_class,
         encryption,
+        all_versions: raw.all_versions,
     })
 }
 
@@ -524,6 +579,14 @@ rules:
                 "rules[0].backup.prefix",
             ),
             ("tags: { \"aws:x\": y }", "rules[0].tags"),
+            (
+                "storage_class: GLACIER\nrestore: { days: 0 }",
+                "rules[0].restore.days",
+            ),
+            (
+                "storage_class: GLACIER\nrestore: { tier: Fast }",
+                "rules[0].restore.tier",
+            ),
         ];
         for (text, field) in cases {
             let err = parse_policy(text).expect_err(text);

@@ -38,6 +38,19 @@ pub struct Rule {
     pub backup: Option<BackupSpec>,
     /// Tags the object must carry (other tags are kept).
     pub tags: Tags,
+    /// Request a restore of archived objects (instead of only skipping them).
+    pub restore: Option<RestoreSpec>,
+    /// Remove `AllUsers` / `AuthenticatedUsers` grants from object ACLs.
+    pub remove_public_acl: bool,
+}
+
+/// How to restore archived objects so they can be brought into policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RestoreSpec {
+    /// Days the restored copy stays available.
+    pub days: i32,
+    /// Retrieval tier: `Standard`, `Bulk` or `Expedited`.
+    pub tier: String,
 }
 
 /// Conditions an object must meet for a rule to apply; all given conditions must hold.
@@ -87,6 +100,8 @@ pub struct BackupSpec {
     pub storage_class: Option<StorageClass>,
     /// Encryption of the copy (the backup bucket's default when unset).
     pub encryption: Option<EncryptionSpec>,
+    /// Back up every version an event names, even one no longer current (versioned buckets).
+    pub all_versions: bool,
 }
 
 impl BackupSpec {

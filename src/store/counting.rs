@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::{
     CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
 };
-use crate::object::{ObjectHead, ObjectLocation, Tags};
+use crate::object::{Acl, ObjectHead, ObjectLocation, Tags};
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,12 +29,18 @@ pub struct Counts {
     pub multipart_completes: usize,
     /// AbortMultipartUpload calls.
     pub multipart_aborts: usize,
+    /// GetObjectAcl calls.
+    pub get_acls: usize,
+    /// PutObjectAcl calls.
+    pub put_acls: usize,
+    /// RestoreObject calls.
+    pub restores: usize,
 }
 
 impl Counts {
     /// Calls that create or change an object (copies, completed multipart copies, tag writes).
     pub fn writes(&self) -> usize {
-        self.copies + self.put_tags + self.multipart_completes
+        self.copies + self.put_tags + self.multipart_completes + self.put_acls
     }
 }
 
@@ -42,7 +48,7 @@ impl Counts {
 #[derive(Debug, Default)]
 pub struct CountingStore<S> {
     inner: S,
-    counters: [AtomicUsize; 9],
+    counters: [AtomicUsize; 12],
 }
 
 const HEAD: usize = 0;
@@ -54,6 +60,9 @@ const MP_START: usize = 5;
 const PART_COPY: usize = 6;
 const MP_COMPLETE: usize = 7;
 const MP_ABORT: usize = 8;
+const GET_ACL: usize = 9;
+const PUT_ACL: usize = 10;
+const RESTORE: usize = 11;
 
 impl<S> CountingStore<S> {
     /// Starts counting from zero.
@@ -77,6 +86,9 @@ impl<S> CountingStore<S> {
             part_copies: get(PART_COPY),
             multipart_completes: get(MP_COMPLETE),
             multipart_aborts: get(MP_ABORT),
+            get_acls: get(GET_ACL),
+            put_acls: get(PUT_ACL),
+            restores: get(RESTORE),
         }
     }
 
@@ -150,5 +162,25 @@ impl<S: ObjectStore> ObjectStore for CountingStore<S> {
         self.inner
             .abort_multipart_upload(destination, upload_id)
             .await
+    }
+
+    async fn get_acl(&self, location: &ObjectLocation) -> Result<Acl, StoreError> {
+        self.bump(GET_ACL);
+        self.inner.get_acl(location).await
+    }
+
+    async fn put_acl(&self, location: &ObjectLocation, acl: &Acl) -> Result<(), StoreError> {
+        self.bump(PUT_ACL);
+        self.inner.put_acl(location, acl).await
+    }
+
+    async fn restore_object(
+        &self,
+        location: &ObjectLocation,
+        days: i32,
+        tier: &str,
+    ) -> Result<(), StoreError> {
+        self.bump(RESTORE);
+        self.inner.restore_object(location, days, tier).await
     }
 }

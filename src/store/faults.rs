@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::{
     CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
 };
-use crate::object::{ObjectHead, ObjectLocation, Tags};
+use crate::object::{Acl, ObjectHead, ObjectLocation, Tags};
 
 #[derive(Debug, Default)]
 struct State {
@@ -130,5 +130,25 @@ impl<S: ObjectStore> ObjectStore for FaultInjectingStore<S> {
         self.inner
             .abort_multipart_upload(destination, upload_id)
             .await
+    }
+
+    async fn get_acl(&self, location: &ObjectLocation) -> Result<Acl, StoreError> {
+        self.check("GetObjectAcl")?;
+        self.inner.get_acl(location).await
+    }
+
+    async fn put_acl(&self, location: &ObjectLocation, acl: &Acl) -> Result<(), StoreError> {
+        self.check("PutObjectAcl")?;
+        self.inner.put_acl(location, acl).await
+    }
+
+    async fn restore_object(
+        &self,
+        location: &ObjectLocation,
+        days: i32,
+        tier: &str,
+    ) -> Result<(), StoreError> {
+        self.check("RestoreObject")?;
+        self.inner.restore_object(location, days, tier).await
     }
 }

@@ -13,7 +13,7 @@ use super::{
     TagDirective,
 };
 use crate::object::{
-    ActualEncryption, Checksum, ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags,
+    Acl, ActualEncryption, Checksum, ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags,
 };
 use crate::policy::EncryptionSpec;
 
@@ -36,6 +36,10 @@ pub struct StoredObject {
     pub tags: Tags,
     /// Logical modification time.
     pub last_modified: i64,
+    /// The ACL (copies get a private one, as on S3).
+    pub acl: Acl,
+    /// Days of the last restore requested, if any.
+    pub restore_requested: Option<i32>,
 }
 
 #[derive(Debug)]
@@ -96,6 +100,8 @@ impl MemoryStore {
                 encryption: ActualEncryption::Aes256,
                 tags: Tags::new(),
                 last_modified: 0,
+                acl: Acl::default(),
+                restore_requested: None,
             },
         );
     }
@@ -264,6 +270,7 @@ impl ObjectStore for MemoryStore {
             encryption,
             tags,
             last_modified: state.clock,
+            acl: Acl::default(),
             ..source
         };
         state
@@ -363,6 +370,8 @@ impl ObjectStore for MemoryStore {
             storage_class: start.storage_class,
             tags: start.tags,
             last_modified: 0,
+            acl: Acl::default(),
+            restore_requested: None,
         };
         drop(state);
         self.put_object(&destination.bucket, &destination.key, object);
@@ -382,6 +391,42 @@ impl ObjectStore for MemoryStore {
             .remove(upload_id)
             .map(|_| ())
             .ok_or_else(|| no_such_upload("AbortMultipartUpload"))
+    }
+
+    async fn get_acl(&self, location: &ObjectLocation) -> Result<Acl, StoreError> {
+        let state = self.lock();
+        Ok(Self::get(&state, location, "GetObjectAcl")?.acl.clone())
+    }
+
+    async fn put_acl(&self, location: &ObjectLocation, acl: &Acl) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        Self::get(&state, location, "PutObjectAcl")?;
+        if let Some(object) = state
+            .buckets
+            .get_mut(&location.bucket)
+            .and_then(|b| b.get_mut(&location.key))
+        {
+            object.acl = acl.clone();
+        }
+        Ok(())
+    }
+
+    async fn restore_object(
+        &self,
+        location: &ObjectLocation,
+        days: i32,
+        _tier: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        Self::get(&state, location, "RestoreObject")?;
+        if let Some(object) = state
+            .buckets
+            .get_mut(&location.bucket)
+            .and_then(|b| b.get_mut(&location.key))
+        {
+            object.restore_requested = Some(days);
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use std::future::Future;
 
 use std::collections::BTreeMap;
 
-use crate::object::{ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags};
+use crate::object::{Acl, ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags};
 use crate::policy::EncryptionSpec;
 
 /// What happens to the tags in a copy.
@@ -225,6 +225,27 @@ pub trait ObjectStore: Send + Sync {
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> impl Future<Output = Result<CopyOutcome, StoreError>> + Send;
+
+    /// The ACL of an object version.
+    fn get_acl(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<Acl, StoreError>> + Send;
+
+    /// Replaces the ACL of an object version.
+    fn put_acl(
+        &self,
+        location: &ObjectLocation,
+        acl: &Acl,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Requests a temporary restore of an archived object.
+    fn restore_object(
+        &self,
+        location: &ObjectLocation,
+        days: i32,
+        tier: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Aborts an upload and frees its parts.
     fn abort_multipart_upload(

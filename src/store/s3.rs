@@ -5,8 +5,10 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    ChecksumMode, CompletedMultipartUpload, CompletedPart as SdkCompletedPart, MetadataDirective,
-    ServerSideEncryption, StorageClass as SdkStorageClass, Tag, Tagging, TaggingDirective,
+    AccessControlPolicy, ChecksumMode, CompletedMultipartUpload, CompletedPart as SdkCompletedPart,
+    GlacierJobParameters, Grant as SdkGrant, Grantee as SdkGrantee, MetadataDirective, Owner,
+    Permission, RestoreRequest, ServerSideEncryption, StorageClass as SdkStorageClass, Tag,
+    Tagging, TaggingDirective, Tier, Type as GranteeType,
 };
 
 use super::{
@@ -15,8 +17,8 @@ use super::{
 };
 use crate::keys::copy_source;
 use crate::object::{
-    ActualEncryption, ArchiveState, Checksum, ContentHeaders, ObjectHead, ObjectLocation,
-    StorageClass, Tags, normalize_etag,
+    Acl, ActualEncryption, ArchiveState, Checksum, ContentHeaders, Grant, Grantee, ObjectHead,
+    ObjectLocation, StorageClass, Tags, normalize_etag,
 };
 use crate::policy::EncryptionSpec;
 
@@ -177,6 +179,36 @@ fn encode_tags(tags: &Tags) -> String {
         .finish()
 }
 
+fn grant_from_sdk(grant: &SdkGrant) -> Option<Grant> {
+    let grantee = grant.grantee()?;
+    let grantee = match grantee.r#type() {
+        GranteeType::CanonicalUser => Grantee::CanonicalUser(grantee.id()?.to_owned()),
+        GranteeType::Group => Grantee::Group(grantee.uri()?.to_owned()),
+        _ => Grantee::Email(grantee.email_address()?.to_owned()),
+    };
+    Some(Grant {
+        grantee,
+        permission: grant.permission()?.as_str().to_owned(),
+    })
+}
+
+fn grant_to_sdk(grant: &Grant) -> Result<SdkGrant, aws_sdk_s3::error::BuildError> {
+    let grantee = match &grant.grantee {
+        Grantee::CanonicalUser(id) => SdkGrantee::builder()
+            .r#type(GranteeType::CanonicalUser)
+            .id(id),
+        Grantee::Group(uri) => SdkGrantee::builder().r#type(GranteeType::Group).uri(uri),
+        Grantee::Email(address) => SdkGrantee::builder()
+            .r#type(GranteeType::AmazonCustomerByEmail)
+            .email_address(address),
+    }
+    .build()?;
+    Ok(SdkGrant::builder()
+        .grantee(grantee)
+        .permission(Permission::from(grant.permission.as_str()))
+        .build())
+}
+
 fn version_or_none(location: &ObjectLocation) -> Option<String> {
     location.version_id.clone()
 }
@@ -291,6 +323,93 @@ impl ObjectStore for S3Store {
                 .and_then(|r| r.e_tag())
                 .map(normalize_etag),
         })
+    }
+
+    async fn get_acl(&self, location: &ObjectLocation) -> Result<Acl, StoreError> {
+        let out = self
+            .client
+            .get_object_acl()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .set_version_id(version_or_none(location))
+            .send()
+            .await
+            .map_err(|e| classify("GetObjectAcl", e))?;
+        Ok(Acl {
+            owner_id: out.owner().and_then(|o| o.id()).map(str::to_owned),
+            grants: out.grants().iter().filter_map(grant_from_sdk).collect(),
+        })
+    }
+
+    async fn put_acl(&self, location: &ObjectLocation, acl: &Acl) -> Result<(), StoreError> {
+        let invalid = |e: aws_sdk_s3::error::BuildError| StoreError::Service {
+            operation: "PutObjectAcl",
+            code: "InvalidArgument".into(),
+            status: 400,
+            message: e.to_string(),
+        };
+        let grants = acl
+            .grants
+            .iter()
+            .map(grant_to_sdk)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let policy = AccessControlPolicy::builder()
+            .set_grants(Some(grants))
+            .set_owner(
+                acl.owner_id
+                    .as_ref()
+                    .map(|id| Owner::builder().id(id).build()),
+            )
+            .build();
+        self.client
+            .put_object_acl()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .set_version_id(version_or_none(location))
+            .access_control_policy(policy)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutObjectAcl", e))
+    }
+
+    async fn restore_object(
+        &self,
+        location: &ObjectLocation,
+        days: i32,
+        tier: &str,
+    ) -> Result<(), StoreError> {
+        let job = GlacierJobParameters::builder()
+            .tier(Tier::from(tier))
+            .build()
+            .map_err(|e| StoreError::Service {
+                operation: "RestoreObject",
+                code: "InvalidArgument".into(),
+                status: 400,
+                message: e.to_string(),
+            })?;
+        let request = RestoreRequest::builder()
+            .days(days)
+            .glacier_job_parameters(job)
+            .build();
+        match self
+            .client
+            .restore_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .set_version_id(version_or_none(location))
+            .restore_request(request)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match classify("RestoreObject", e) {
+                // A restore already in progress is what we asked for.
+                StoreError::Service { code, .. } if code == "RestoreAlreadyInProgress" => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 
     async fn create_multipart_upload(
