@@ -421,3 +421,41 @@ async fn small_objects_are_kept_out_of_infrequent_access() {
         Some(&ServerSideEncryption::Aes256)
     );
 }
+
+#[tokio::test]
+async fn backup_encryption_is_set_independently_of_the_source() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed(&s3).await;
+    let backup_key = "arn:aws:kms:us-east-1:123456789012:key/33333333-cccc-4ccc-8ccc-333333333333";
+    let processor = processor(
+        &s3,
+        policy(&format!(
+            "encryption: AES256\nbackup: {{ bucket: {BACKUP}, encryption: {{ algorithm: \"aws:kms\", kms_key_id: \"{backup_key}\" }} }}"
+        )),
+    );
+    processor.handle(&event("put-single.json")).await.unwrap();
+    let source = s3
+        .head_object()
+        .bucket(SOURCE)
+        .key(REPORT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        source.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    let backup = s3
+        .head_object()
+        .bucket(BACKUP)
+        .key(REPORT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        backup.server_side_encryption(),
+        Some(&ServerSideEncryption::AwsKms)
+    );
+    assert_eq!(backup.ssekms_key_id(), Some(backup_key));
+}

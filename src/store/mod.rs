@@ -153,7 +153,11 @@ impl StoreError {
                     || *status == 429
                     || matches!(
                         code.as_str(),
-                        "SlowDown"
+                        // By code too: S3 can send these inside a 200 response (CopyObject).
+                        "InternalError"
+                            | "ServiceUnavailable"
+                            | "OperationAborted"
+                            | "SlowDown"
                             | "Throttling"
                             | "ThrottlingException"
                             | "RequestTimeout"
