@@ -28,15 +28,17 @@ pub struct S3Store {
     client: Client,
 }
 
+/// Attempts per S3 request (the first plus retries).
+pub const MAX_ATTEMPTS: u32 = 5;
+
 impl S3Store {
     /// Builds the S3 client once from the shared SDK config; `force_path_style` is for local
     /// servers that do not serve virtual-hosted bucket names.
     pub fn new(sdk_config: &aws_config::SdkConfig, force_path_style: bool) -> Self {
-        let config = aws_sdk_s3::config::Builder::from(sdk_config)
-            .force_path_style(force_path_style)
-            .build();
+        let builder =
+            aws_sdk_s3::config::Builder::from(sdk_config).force_path_style(force_path_style);
         Self {
-            client: Client::from_conf(config),
+            client: Client::from_conf(with_resilience(builder).build()),
         }
     }
 
@@ -44,6 +46,26 @@ impl S3Store {
     pub fn from_client(client: Client) -> Self {
         Self { client }
     }
+}
+
+/// The retry and timeout settings every S3 client of the function uses: standard retries
+/// (exponential backoff with jitter, which also backs off on `SlowDown`/throttling and retries
+/// 5xx, transport errors and `200`-with-error copies) with [`MAX_ATTEMPTS`] attempts, first backoff
+/// 100 ms, capped at 5 s; a 3 s connect timeout. No per-attempt timeout: a large CopyObject or
+/// UploadPartCopy legitimately takes minutes, and the invocation deadline bounds it anyway.
+pub fn with_resilience(builder: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
+    builder
+        .retry_config(
+            aws_sdk_s3::config::retry::RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(std::time::Duration::from_millis(100))
+                .with_max_backoff(std::time::Duration::from_secs(5)),
+        )
+        .timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(3))
+                .build(),
+        )
 }
 
 fn classify<E>(operation: &'static str, err: SdkError<E>) -> StoreError

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -85,14 +87,13 @@ impl Drop for S3Server {
 
 /// An S3 client for a local endpoint (path style, dummy credentials).
 pub fn client_for(endpoint: &str) -> Client {
-    let config = aws_sdk_s3::Config::builder()
+    let builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .force_path_style(true)
-        .build();
-    Client::from_conf(config)
+        .force_path_style(true);
+    Client::from_conf(s3_policy_processor::store::s3::with_resilience(builder).build())
 }
 
 /// The example policy from `examples/policy.yaml`.
