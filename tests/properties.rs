@@ -20,12 +20,27 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         ".{0,20}".prop_map(Value::String),
         prop_oneof![
-            Just("Records"), Just("s3"), Just("bucket"), Just("object"), Just("key"), Just("eventSource"),
-            Just("aws:sqs"), Just("aws:s3"), Just("aws:sns"), Just("body"), Just("Message"), Just("detail-type"),
-            Just("Object Created"), Just("aws.s3"), Just("tasks"), Just("invocationSchemaVersion"), Just("2.0")
+            Just("Records"),
+            Just("s3"),
+            Just("bucket"),
+            Just("object"),
+            Just("key"),
+            Just("eventSource"),
+            Just("aws:sqs"),
+            Just("aws:s3"),
+            Just("aws:sns"),
+            Just("body"),
+            Just("Message"),
+            Just("detail-type"),
+            Just("Object Created"),
+            Just("aws.s3"),
+            Just("tasks"),
+            Just("invocationSchemaVersion"),
+            Just("2.0")
         ]
         .prop_map(|s| Value::String(s.to_owned())),
     ];
@@ -34,11 +49,21 @@ fn json_value() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             prop::collection::btree_map(
                 prop_oneof![
-                    Just("Records".to_owned()), Just("s3".to_owned()), Just("bucket".to_owned()),
-                    Just("object".to_owned()), Just("name".to_owned()), Just("key".to_owned()),
-                    Just("eventSource".to_owned()), Just("eventName".to_owned()), Just("body".to_owned()),
-                    Just("Sns".to_owned()), Just("Message".to_owned()), Just("detail".to_owned()),
-                    Just("tasks".to_owned()), Just("s3Key".to_owned()), Just("s3Bucket".to_owned()),
+                    Just("Records".to_owned()),
+                    Just("s3".to_owned()),
+                    Just("bucket".to_owned()),
+                    Just("object".to_owned()),
+                    Just("name".to_owned()),
+                    Just("key".to_owned()),
+                    Just("eventSource".to_owned()),
+                    Just("eventName".to_owned()),
+                    Just("body".to_owned()),
+                    Just("Sns".to_owned()),
+                    Just("Message".to_owned()),
+                    Just("detail".to_owned()),
+                    Just("tasks".to_owned()),
+                    Just("s3Key".to_owned()),
+                    Just("s3Bucket".to_owned()),
                     "[a-zA-Z-]{1,12}"
                 ],
                 inner,
@@ -54,8 +79,12 @@ fn mutated_sample() -> impl Strategy<Value = Value> {
     let samples: Vec<Value> = std::fs::read_dir(support::repo().join("events"))
         .expect("events/")
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json") && e.file_name() != "objects.json")
-        .map(|e| serde_json::from_str(&std::fs::read_to_string(e.path()).expect("read")).expect("json"))
+        .filter(|e| {
+            e.file_name().to_string_lossy().ends_with(".json") && e.file_name() != "objects.json"
+        })
+        .map(|e| {
+            serde_json::from_str(&std::fs::read_to_string(e.path()).expect("read")).expect("json")
+        })
         .collect();
     (0..samples.len(), any::<u32>(), json_value()).prop_map(move |(index, pick, replacement)| {
         let mut sample = samples[index].clone();
@@ -94,7 +123,9 @@ fn collect_paths(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<String>)
 
 /// How S3 writes a key into a notification: form encoding with `/` kept.
 fn notification_encoding(key: &str) -> String {
-    form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>().replace("%2F", "/")
+    form_urlencoded::byte_serialize(key.as_bytes())
+        .collect::<String>()
+        .replace("%2F", "/")
 }
 
 proptest! {
