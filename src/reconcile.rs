@@ -462,6 +462,7 @@ mod tests {
     use crate::policy::document::parse_policy;
     use crate::store::counting::CountingStore;
     use crate::store::faults::FaultInjectingStore;
+    use crate::store::intercept::Operation;
     use crate::store::memory::MemoryStore;
 
     const POLICY: &str = "encryption: { algorithm: aws:kms, kms_key_id: key-1 }\nstorage_class: GLACIER\nbackup: backup-bucket\ntags: { processed-by: s3pp }";
@@ -545,7 +546,7 @@ mod tests {
     async fn changed_object_during_rewrite_is_stale_not_failed() {
         let (store, policy) = setup();
         store.inner().fail_call(
-            "CopyObject",
+            Operation::CopyObject,
             1,
             StoreError::PreconditionFailed {
                 operation: "CopyObject",
@@ -559,7 +560,7 @@ mod tests {
     async fn service_errors_fail_the_record_with_their_code() {
         let (store, policy) = setup();
         store.inner().fail_call(
-            "CopyObject",
+            Operation::CopyObject,
             1,
             StoreError::Service {
                 operation: "CopyObject",

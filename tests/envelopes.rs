@@ -7,7 +7,6 @@ mod support;
 use std::collections::BTreeSet;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use s3_policy_processor::reconcile::Outcome;
 use serde_json::{Value, json};
 use support::*;
@@ -147,9 +146,7 @@ fn s3_notification(bucket: &str, encoded_key: &str, sequencer: &str) -> String {
 async fn five_hundred_message_batch_reports_exactly_the_poison_messages() {
     let server = S3Server::start();
     let s3 = server.client();
-    for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
+    create_buckets(&s3).await;
     let uploads = (0..500).map(|i| {
         let s3 = s3.clone();
         async move {
@@ -251,31 +248,9 @@ async fn duplicate_invocations_running_concurrently_converge() {
 async fn older_event_after_a_newer_version_is_stale_in_a_versioned_bucket() {
     let server = S3Server::start();
     let s3 = server.client();
-    for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
-    s3.put_bucket_versioning()
-        .bucket(SOURCE)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut versions = Vec::new();
-    for body in ["first version", "second version"] {
-        let out = s3
-            .put_object()
-            .bucket(SOURCE)
-            .key("doc.txt")
-            .body(ByteStream::from_static(body.as_bytes()))
-            .send()
-            .await
-            .unwrap();
-        versions.push(out.version_id().expect("versioned put").to_owned());
-    }
+    create_buckets(&s3).await;
+    enable_versioning(&s3, SOURCE).await;
+    let versions = put_versions(&s3, SOURCE, "doc.txt", &["first version", "second version"]).await;
     let record = |version: &str, sequencer: &str| {
         let mut value: Value =
             serde_json::from_str(&s3_notification(SOURCE, "doc.txt", sequencer)).unwrap();
@@ -324,9 +299,7 @@ async fn notifications_published_by_the_s3_server_itself_through_sqs() {
         .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
         .cloned()
         .unwrap();
-    for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
+    create_buckets(&s3).await;
     let queue_config = aws_sdk_s3::types::QueueConfiguration::builder()
         .queue_arn(queue_arn)
         .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))

@@ -15,6 +15,7 @@ use s3_policy_processor::reconcile::Outcome;
 use s3_policy_processor::store::StoreError;
 use s3_policy_processor::store::counting::CountingStore;
 use s3_policy_processor::store::faults::FaultInjectingStore;
+use s3_policy_processor::store::intercept::Operation;
 use s3_policy_processor::store::s3::S3Store;
 use serde_json::{Value, json};
 use support::*;
@@ -38,9 +39,7 @@ fn put_event(bucket: &str, encoded_key: &str) -> Value {
 }
 
 async fn upload_big(s3: &Client) -> Vec<u8> {
-    for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
+    create_buckets(s3).await;
     let body: Vec<u8> = (0..13 * MIB + 11).map(|i| (i * 7 % 253) as u8).collect();
     s3.put_object()
         .bucket(SOURCE)
@@ -106,13 +105,7 @@ async fn large_copies_match_the_source_exactly_and_leave_no_uploads() {
         ),
     ] {
         assert_eq!(body_of(&s3, bucket).await, body, "{bucket}: bytes");
-        let head = s3
-            .head_object()
-            .bucket(bucket)
-            .key(BIG_KEY)
-            .send()
-            .await
-            .unwrap();
+        let head = head_of(&s3, bucket, BIG_KEY).await;
         assert_eq!(head.storage_class(), Some(&class), "{bucket}");
         assert_eq!(
             head.content_type(),
@@ -145,13 +138,7 @@ async fn large_copies_match_the_source_exactly_and_leave_no_uploads() {
         );
         assert_eq!(pending_uploads(&s3, bucket).await, 0, "{bucket}");
     }
-    let head = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(BIG_KEY)
-        .send()
-        .await
-        .unwrap();
+    let head = head_of(&s3, SOURCE, BIG_KEY).await;
     assert_eq!(
         head.server_side_encryption(),
         Some(&ServerSideEncryption::Aes256)
@@ -179,7 +166,7 @@ async fn a_part_failing_mid_copy_leaves_no_multipart_upload_behind() {
     upload_big(&s3).await;
     let faulty = FaultInjectingStore::new(S3Store::from_client(s3.clone()));
     faulty.fail_call(
-        "UploadPartCopy",
+        Operation::UploadPartCopy,
         2,
         StoreError::Service {
             operation: "UploadPartCopy",
@@ -228,9 +215,7 @@ async fn a_part_failing_mid_copy_leaves_no_multipart_upload_behind() {
 async fn archived_objects_are_skipped_with_a_note_not_failed() {
     let server = S3Server::start();
     let s3 = server.client();
-    for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
+    create_buckets(&s3).await;
     s3.put_object()
         .bucket(SOURCE)
         .key("cold.bin")
@@ -259,9 +244,7 @@ async fn archived_objects_are_skipped_with_a_note_not_failed() {
 async fn archived_objects_get_a_restore_when_asked_and_are_reconciled_after_it() {
     let server = S3Server::start();
     let s3 = server.client();
-    for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
+    create_buckets(&s3).await;
     s3.put_object()
         .bucket(SOURCE)
         .key("cold.bin")
@@ -278,13 +261,7 @@ async fn archived_objects_get_a_restore_when_asked_and_are_reconciled_after_it()
         .unwrap();
     assert_eq!(report.objects[0].outcome, Outcome::Applied, "{report:?}");
     assert_eq!(report.objects[0].actions[0].name(), "restore");
-    let head = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key("cold.bin")
-        .send()
-        .await
-        .unwrap();
+    let head = head_of(&s3, SOURCE, "cold.bin").await;
     assert!(head.restore().is_some(), "restore requested");
 
     // The restore-completed event (moto restores at once) brings the object in line.
@@ -357,31 +334,11 @@ async fn public_read_grants_are_removed_and_private_grants_kept() {
 async fn versioned_buckets_back_up_the_exact_version_and_optionally_every_version() {
     let server = S3Server::start();
     let s3 = server.client();
+    create_buckets(&s3).await;
     for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-        s3.put_bucket_versioning()
-            .bucket(bucket)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        enable_versioning(&s3, bucket).await;
     }
-    let mut versions = Vec::new();
-    for body in ["version one", "version two"] {
-        let out = s3
-            .put_object()
-            .bucket(SOURCE)
-            .key("doc.txt")
-            .body(ByteStream::from_static(body.as_bytes()))
-            .send()
-            .await
-            .unwrap();
-        versions.push(out.version_id().unwrap().to_owned());
-    }
+    let versions = put_versions(&s3, SOURCE, "doc.txt", &["version one", "version two"]).await;
     let event_for = |version: &str| {
         let mut event = put_event(SOURCE, "doc.txt");
         event["Records"][0]["s3"]["object"]["versionId"] = json!(version);

@@ -177,13 +177,7 @@ async fn every_sample_event_runs_through_cargo_lambda_invoke() {
     }
 
     for object in sample_objects() {
-        let head = s3
-            .head_object()
-            .bucket(SOURCE)
-            .key(&object.key)
-            .send()
-            .await
-            .unwrap();
+        let head = head_of(&s3, SOURCE, &object.key).await;
         assert_eq!(
             head.server_side_encryption().map(|s| s.as_str()),
             Some("AES256"),

@@ -43,9 +43,7 @@ async fn logs_name_objects_and_actions_but_never_contents_or_credentials() {
 
     let server = S3Server::start();
     let s3 = server.client();
-    for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
+    create_buckets(&s3).await;
     s3.put_object()
         .bucket(SOURCE)
         .key("secret.txt")

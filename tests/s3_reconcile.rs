@@ -29,13 +29,7 @@ async fn put_event_brings_object_into_policy_and_backs_it_up() {
     assert_eq!(report.objects[0].rule.as_deref(), Some("reports"));
 
     let original = sample("report");
-    let head = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let head = head_of(&s3, SOURCE, REPORT_KEY).await;
     assert_eq!(
         head.server_side_encryption(),
         Some(&ServerSideEncryption::Aes256)
@@ -59,13 +53,7 @@ async fn put_event_brings_object_into_policy_and_backs_it_up() {
         "source bytes unchanged"
     );
 
-    let backup = s3
-        .head_object()
-        .bucket(BACKUP)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let backup = head_of(&s3, BACKUP, REPORT_KEY).await;
     assert_eq!(backup.storage_class(), Some(&StorageClass::GlacierIr));
     assert_eq!(backup.content_type(), Some("text/csv"));
     assert_eq!(
@@ -102,20 +90,8 @@ async fn duplicate_delivery_and_own_copy_event_write_nothing() {
         .handle(&event("put-single.json"))
         .await
         .expect("first delivery");
-    let before = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
-    let backup_before = s3
-        .head_object()
-        .bucket(BACKUP)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let before = head_of(&s3, SOURCE, REPORT_KEY).await;
+    let backup_before = head_of(&s3, BACKUP, REPORT_KEY).await;
 
     for name in ["put-single.json", "copy-self.json"] {
         let again = processor(&s3, example_policy());
@@ -135,20 +111,8 @@ async fn duplicate_delivery_and_own_copy_event_write_nothing() {
             "{name}: no writes on a compliant object: {counts:?}"
         );
     }
-    let after = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
-    let backup_after = s3
-        .head_object()
-        .bucket(BACKUP)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let after = head_of(&s3, SOURCE, REPORT_KEY).await;
+    let backup_after = head_of(&s3, BACKUP, REPORT_KEY).await;
     assert_eq!(before.last_modified(), after.last_modified());
     assert_eq!(before.e_tag(), after.e_tag());
     assert_eq!(backup_before.last_modified(), backup_after.last_modified());
@@ -178,13 +142,7 @@ async fn encoded_keys_are_decoded_and_copied_exactly() {
             "backup of {:?}",
             object.key
         );
-        let head = s3
-            .head_object()
-            .bucket(BACKUP)
-            .key(&backup_key)
-            .send()
-            .await
-            .unwrap();
+        let head = head_of(&s3, BACKUP, &backup_key).await;
         assert_eq!(head.content_type(), Some(object.content_type.as_str()));
         let mut expected = object.tags.clone();
         expected.insert("processed-by".into(), "s3-policy-processor".into());
@@ -312,13 +270,7 @@ async fn kms_key_is_compared_by_key_and_rekeyed_when_it_differs() {
     let first = processor(&s3, kms_policy(key_a));
     let report = first.handle(&event("put-single.json")).await.unwrap();
     assert_eq!(report.objects[0].outcome, Outcome::Applied);
-    let head = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let head = head_of(&s3, SOURCE, REPORT_KEY).await;
     assert_eq!(
         head.server_side_encryption(),
         Some(&ServerSideEncryption::AwsKms)
@@ -341,13 +293,7 @@ async fn kms_key_is_compared_by_key_and_rekeyed_when_it_differs() {
         1,
         "the backup is still current; only the rewrite runs"
     );
-    let head = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let head = head_of(&s3, SOURCE, REPORT_KEY).await;
     assert_eq!(head.ssekms_key_id(), Some(key_b));
     assert_eq!(body(&s3, SOURCE, REPORT_KEY).await, sample("report").body);
 }
@@ -408,13 +354,7 @@ async fn small_objects_are_kept_out_of_infrequent_access() {
             "{object:?}"
         );
     }
-    let head = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key("c++/x")
-        .send()
-        .await
-        .unwrap();
+    let head = head_of(&s3, SOURCE, "c++/x").await;
     assert_eq!(head.storage_class(), None, "tiny object stays STANDARD");
     assert_eq!(
         head.server_side_encryption(),
@@ -435,24 +375,12 @@ async fn backup_encryption_is_set_independently_of_the_source() {
         )),
     );
     processor.handle(&event("put-single.json")).await.unwrap();
-    let source = s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let source = head_of(&s3, SOURCE, REPORT_KEY).await;
     assert_eq!(
         source.server_side_encryption(),
         Some(&ServerSideEncryption::Aes256)
     );
-    let backup = s3
-        .head_object()
-        .bucket(BACKUP)
-        .key(REPORT_KEY)
-        .send()
-        .await
-        .unwrap();
+    let backup = head_of(&s3, BACKUP, REPORT_KEY).await;
     assert_eq!(
         backup.server_side_encryption(),
         Some(&ServerSideEncryption::AwsKms)

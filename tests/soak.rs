@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, ServerSideEncryption, StorageClass, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use futures::stream::{self, StreamExt};
 use s3_policy_processor::apply::copy::CopySettings;
 use serde_json::{Value, json};
@@ -82,19 +80,8 @@ async fn soak_with_faults_duplicates_and_reordering() {
     let started = Instant::now();
     let server = S3Server::start();
     let s3 = server.client();
-    for bucket in [SOURCE, BACKUP] {
-        s3.create_bucket().bucket(bucket).send().await.unwrap();
-    }
-    s3.put_bucket_versioning()
-        .bucket(SOURCE)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_buckets(&s3).await;
+    enable_versioning(&s3, SOURCE).await;
 
     // Objects: small ones, every 10th replaced by a second version, and three multipart-sized.
     let mut rng = fastrand::Rng::with_seed(7);
@@ -228,13 +215,7 @@ async fn soak_with_faults_duplicates_and_reordering() {
     let mut verified = 0;
     let keys: Vec<String> = uploaded_versions.keys().cloned().collect();
     for key in &keys {
-        let head = s3
-            .head_object()
-            .bucket(SOURCE)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
+        let head = head_of(&s3, SOURCE, key).await;
         assert_eq!(
             head.server_side_encryption(),
             Some(&ServerSideEncryption::Aes256),
@@ -253,13 +234,7 @@ async fn soak_with_faults_duplicates_and_reordering() {
             Some("s3pp"),
             "{key}"
         );
-        let backup = s3
-            .head_object()
-            .bucket(BACKUP)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
+        let backup = head_of(&s3, BACKUP, key).await;
         assert_eq!(backup.metadata(), head.metadata(), "{key}: backup metadata");
         assert_eq!(backup.content_type(), head.content_type(), "{key}");
         assert_eq!(

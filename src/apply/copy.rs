@@ -191,6 +191,7 @@ mod tests {
     use crate::object::{ObjectLocation, StorageClass};
     use crate::store::counting::CountingStore;
     use crate::store::faults::FaultInjectingStore;
+    use crate::store::intercept::Operation;
     use crate::store::memory::{MemoryStore, StoredObject};
 
     const MIB: u64 = 1024 * 1024;
@@ -281,7 +282,7 @@ mod tests {
     async fn a_failed_part_aborts_the_upload() {
         let (store, head, _) = setup().await;
         store.inner().fail_call(
-            "UploadPartCopy",
+            Operation::UploadPartCopy,
             2,
             StoreError::Service {
                 operation: "UploadPartCopy",
@@ -315,7 +316,7 @@ mod tests {
     async fn a_failed_completion_aborts_the_upload() {
         let (store, head, _) = setup().await;
         store.inner().fail_call(
-            "CompleteMultipartUpload",
+            Operation::CompleteMultipartUpload,
             1,
             StoreError::Transport {
                 operation: "CompleteMultipartUpload",

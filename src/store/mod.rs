@@ -1,8 +1,10 @@
 //! The storage boundary: what the processor needs from S3, in our own types. `s3` implements it
-//! with aws-sdk-s3; `memory` is an in-memory fake for unit tests.
+//! with aws-sdk-s3; `memory` is an in-memory fake for unit tests; `intercept` wraps any store
+//! with a per-call hook (`counting` and `faults` are such hooks).
 
 pub mod counting;
 pub mod faults;
+pub mod intercept;
 pub mod memory;
 pub mod s3;
 

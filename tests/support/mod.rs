@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use s3_policy_processor::handler::{DEFAULT_MAX_CONCURRENCY, Processor};
 use s3_policy_processor::policy::Policy;
 use s3_policy_processor::policy::document::parse_policy;
@@ -181,16 +183,62 @@ pub fn sample(id: &str) -> SampleObject {
         .expect("sample object id")
 }
 
-/// Creates the source and backup buckets and uploads every sample object.
-pub async fn seed(client: &Client) {
+/// Creates the (empty) source and backup buckets.
+pub async fn create_buckets(client: &Client) {
     for bucket in [SOURCE, BACKUP] {
         client
             .create_bucket()
             .bucket(bucket)
             .send()
             .await
-            .expect("create bucket");
+            .unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
     }
+}
+
+/// Turns versioning on for a bucket.
+pub async fn enable_versioning(client: &Client, bucket: &str) {
+    client
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("enable versioning on {bucket}: {e:?}"));
+}
+
+/// Puts one version of `key` per body into a versioned bucket; returns their version ids.
+pub async fn put_versions(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    bodies: &[&str],
+) -> Vec<String> {
+    let mut versions = Vec::new();
+    for body in bodies {
+        let out = client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body.as_bytes().to_vec()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+        versions.push(
+            out.version_id()
+                .expect("a versioned put returns a version id")
+                .to_owned(),
+        );
+    }
+    versions
+}
+
+/// Creates the source and backup buckets and uploads every sample object.
+pub async fn seed(client: &Client) {
+    create_buckets(client).await;
     for object in sample_objects() {
         upload(client, &object).await;
     }
@@ -212,6 +260,17 @@ pub async fn upload(client: &Client, object: &SampleObject) {
         .send()
         .await
         .expect("upload sample object");
+}
+
+/// HEAD of an object (the test fails if it is missing).
+pub async fn head_of(client: &Client, bucket: &str, key: &str) -> HeadObjectOutput {
+    client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("HEAD {bucket}/{key}: {e:?}"))
 }
 
 /// Tags of an object.

@@ -1,0 +1,173 @@
+//! A store wrapper that runs a hook before every call, naming the S3 operation; the hook may
+//! fail the call before it reaches the wrapped store. Counting ([`super::counting`]) and fault
+//! injection ([`super::faults`]) are hooks, so the delegation below is written once.
+
+use super::{
+    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
+};
+use crate::object::{Acl, ObjectHead, ObjectLocation, Tags};
+
+/// The S3 operations of [`ObjectStore`], one per method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `head_object`.
+    HeadObject,
+    /// `head_bucket`.
+    HeadBucket,
+    /// `get_tags`.
+    GetObjectTagging,
+    /// `put_tags`.
+    PutObjectTagging,
+    /// `copy_object`.
+    CopyObject,
+    /// `create_multipart_upload`.
+    CreateMultipartUpload,
+    /// `upload_part_copy`.
+    UploadPartCopy,
+    /// `complete_multipart_upload`.
+    CompleteMultipartUpload,
+    /// `abort_multipart_upload`.
+    AbortMultipartUpload,
+    /// `get_acl`.
+    GetObjectAcl,
+    /// `put_acl`.
+    PutObjectAcl,
+    /// `restore_object`.
+    RestoreObject,
+}
+
+impl Operation {
+    /// How many operations there are.
+    pub const COUNT: usize = 12;
+
+    /// S3's name for the operation (as in its API reference and error messages).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HeadObject => "HeadObject",
+            Self::HeadBucket => "HeadBucket",
+            Self::GetObjectTagging => "GetObjectTagging",
+            Self::PutObjectTagging => "PutObjectTagging",
+            Self::CopyObject => "CopyObject",
+            Self::CreateMultipartUpload => "CreateMultipartUpload",
+            Self::UploadPartCopy => "UploadPartCopy",
+            Self::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Self::AbortMultipartUpload => "AbortMultipartUpload",
+            Self::GetObjectAcl => "GetObjectAcl",
+            Self::PutObjectAcl => "PutObjectAcl",
+            Self::RestoreObject => "RestoreObject",
+        }
+    }
+}
+
+/// Runs before each call of an [`Intercepted`] store.
+pub trait CallHook: Send + Sync {
+    /// Called before `operation` reaches the wrapped store; an error fails the call unsent.
+    fn before(&self, operation: Operation) -> Result<(), StoreError>;
+}
+
+/// Wraps a store and runs a [`CallHook`] before every call.
+#[derive(Debug, Default)]
+pub struct Intercepted<S, H> {
+    inner: S,
+    hook: H,
+}
+
+impl<S, H> Intercepted<S, H> {
+    /// Wraps `inner` with `hook`.
+    pub fn with_hook(inner: S, hook: H) -> Self {
+        Self { inner, hook }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The hook.
+    pub fn hook(&self) -> &H {
+        &self.hook
+    }
+}
+
+impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
+    async fn head_object(&self, location: &ObjectLocation) -> Result<ObjectHead, StoreError> {
+        self.hook.before(Operation::HeadObject)?;
+        self.inner.head_object(location).await
+    }
+
+    async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+        self.hook.before(Operation::HeadBucket)?;
+        self.inner.head_bucket(bucket).await
+    }
+
+    async fn get_tags(&self, location: &ObjectLocation) -> Result<Tags, StoreError> {
+        self.hook.before(Operation::GetObjectTagging)?;
+        self.inner.get_tags(location).await
+    }
+
+    async fn put_tags(&self, location: &ObjectLocation, tags: &Tags) -> Result<(), StoreError> {
+        self.hook.before(Operation::PutObjectTagging)?;
+        self.inner.put_tags(location, tags).await
+    }
+
+    async fn copy_object(&self, request: &CopyRequest) -> Result<CopyOutcome, StoreError> {
+        self.hook.before(Operation::CopyObject)?;
+        self.inner.copy_object(request).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        request: &MultipartStart,
+    ) -> Result<String, StoreError> {
+        self.hook.before(Operation::CreateMultipartUpload)?;
+        self.inner.create_multipart_upload(request).await
+    }
+
+    async fn upload_part_copy(&self, request: &PartCopy) -> Result<String, StoreError> {
+        self.hook.before(Operation::UploadPartCopy)?;
+        self.inner.upload_part_copy(request).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> Result<CopyOutcome, StoreError> {
+        self.hook.before(Operation::CompleteMultipartUpload)?;
+        self.inner
+            .complete_multipart_upload(destination, upload_id, parts)
+            .await
+    }
+
+    async fn get_acl(&self, location: &ObjectLocation) -> Result<Acl, StoreError> {
+        self.hook.before(Operation::GetObjectAcl)?;
+        self.inner.get_acl(location).await
+    }
+
+    async fn put_acl(&self, location: &ObjectLocation, acl: &Acl) -> Result<(), StoreError> {
+        self.hook.before(Operation::PutObjectAcl)?;
+        self.inner.put_acl(location, acl).await
+    }
+
+    async fn restore_object(
+        &self,
+        location: &ObjectLocation,
+        days: i32,
+        tier: &str,
+    ) -> Result<(), StoreError> {
+        self.hook.before(Operation::RestoreObject)?;
+        self.inner.restore_object(location, days, tier).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        self.hook.before(Operation::AbortMultipartUpload)?;
+        self.inner
+            .abort_multipart_upload(destination, upload_id)
+            .await
+    }
+}
