@@ -211,19 +211,24 @@ async fn a_part_failing_mid_copy_leaves_no_multipart_upload_behind() {
     assert_eq!(pending_uploads(&s3, BACKUP).await, 0);
 }
 
-#[tokio::test]
-async fn archived_objects_are_skipped_with_a_note_not_failed() {
-    let server = S3Server::start();
-    let s3 = server.client();
-    create_buckets(&s3).await;
+/// Creates the buckets and puts `cold.bin` straight into an archive class.
+async fn put_archived(s3: &Client, class: StorageClass) {
+    create_buckets(s3).await;
     s3.put_object()
         .bucket(SOURCE)
         .key("cold.bin")
         .body(ByteStream::from_static(b"frozen"))
-        .storage_class(StorageClass::DeepArchive)
+        .storage_class(class)
         .send()
         .await
-        .unwrap();
+        .expect("put an archived object");
+}
+
+#[tokio::test]
+async fn archived_objects_are_skipped_with_a_note_not_failed() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    put_archived(&s3, StorageClass::DeepArchive).await;
     let processor = processor(&s3, policy("storage_class: STANDARD\nbackup: s3pp-backup"));
     let report = processor
         .handle(&put_event(SOURCE, "cold.bin"))
@@ -244,15 +249,7 @@ async fn archived_objects_are_skipped_with_a_note_not_failed() {
 async fn archived_objects_get_a_restore_when_asked_and_are_reconciled_after_it() {
     let server = S3Server::start();
     let s3 = server.client();
-    create_buckets(&s3).await;
-    s3.put_object()
-        .bucket(SOURCE)
-        .key("cold.bin")
-        .body(ByteStream::from_static(b"frozen"))
-        .storage_class(StorageClass::Glacier)
-        .send()
-        .await
-        .unwrap();
+    put_archived(&s3, StorageClass::Glacier).await;
     let rule = "backup: s3pp-backup\nrestore: { days: 2, tier: Bulk }";
     let processor = processor(&s3, policy(rule));
     let report = processor
