@@ -11,7 +11,9 @@ use s3_policy_processor::kms_aliases::{needs_resolution, resolve_aliases};
 use s3_policy_processor::store::s3::S3Store;
 use serde_json::Value;
 
-#[tokio::main]
+/// One thread: every record and part is a future on one task, so a multi-threaded runtime would
+/// add cross-thread wake-ups and no parallelism (bench/RESULTS.md measures the difference).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let mut config =
