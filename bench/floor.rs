@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
+use aws_config::BehaviorVersion;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption, StorageClass, TaggingDirective};
 use futures::stream::{self, StreamExt};
 
@@ -22,11 +22,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let count: usize = count.parse()?;
     let concurrency: usize = concurrency.parse()?;
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+    // Configured the way any SDK program is (and the function is): from the environment
+    // (region, credentials, AWS_ENDPOINT_URL_S3), path-style for the local server.
+    let sdk_config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config)
         .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("bench", "bench", None, None, "bench"))
         .force_path_style(true)
         .build();
     let client = Client::from_conf(config);
@@ -50,7 +50,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let peak_rss_kib = status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .unwrap_or(0);
     println!(
         "{{\"objects\": {count}, \"seconds\": {:.3}, \"failures\": {}, \"peak_rss_kib\": {peak_rss_kib}}}",

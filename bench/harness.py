@@ -316,6 +316,7 @@ class Bench:
         process = subprocess.Popen(
             [str(FLOOR), self.endpoint, SOURCE, BACKUP, prefix, str(count), str(concurrency)],
             stdout=subprocess.PIPE,
+            env=self.env,
         )
         out = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
