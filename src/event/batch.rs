@@ -55,7 +55,7 @@ pub fn parse_job(payload: &Value) -> Result<Invocation, EventError> {
 fn parse_task(index: usize, value: &Value) -> Unit {
     let fallback_id = value["taskId"]
         .as_str()
-        .map_or_else(|| format!("task {index}"), str::to_owned);
+        .map_or_else(|| format!("#{index}"), str::to_owned);
     let task = match Task::deserialize(value) {
         Ok(task) => task,
         Err(e) => return invalid(fallback_id, format!("not a valid task: {e}")),
