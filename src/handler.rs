@@ -9,10 +9,13 @@ use std::time::Instant;
 use aws_lambda_events::s3::batch_job::{S3BatchJobResponse, S3BatchJobResult};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::apply::copy::CopySettings;
-use crate::event::{EnvelopeKind, EventError, RecordItem, parse_invocation};
+use crate::event::{
+    EnvelopeKind, EventError, Invocation, RecordItem, parse_invocation, parse_invocation_text,
+};
 use crate::object::{ObjectLocation, ObjectRef};
 use crate::policy::Policy;
 use crate::reconcile::{ObjectReport, Options, Outcome, reconcile};
@@ -58,32 +61,73 @@ impl InvocationReport {
         self.objects.iter().filter(|r| r.outcome == Outcome::Failed)
     }
 
-    /// The response the envelope expects: the report itself; for SQS the report plus
-    /// `batchItemFailures`; for Batch Operations the per-task results.
+    /// The response the envelope expects, as a JSON value (see [`Self::into_response`]).
     pub fn response(&self) -> Value {
+        serde_json::to_value(self.clone().into_response()).unwrap_or(Value::Null)
+    }
+
+    /// The response the envelope expects: the report itself; for SQS the report plus
+    /// `batchItemFailures`; for Batch Operations the per-task results. Serialized straight to
+    /// the runtime's response body, with no intermediate JSON tree.
+    pub fn into_response(self) -> InvocationResponse {
         match &self.kind {
             EnvelopeKind::BatchOperations {
                 schema_version,
                 invocation_id,
-            } => batch_response(self, schema_version, invocation_id),
+            } => InvocationResponse::BatchOperations(batch_response(
+                &self,
+                schema_version,
+                invocation_id,
+            )),
             kind => {
-                let mut value = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
-                if *kind == EnvelopeKind::Sqs {
-                    let failures: Vec<Value> = self
-                        .units
+                let batch_item_failures = (*kind == EnvelopeKind::Sqs).then(|| {
+                    self.units
                         .iter()
                         .filter(|u| u.failed)
-                        .map(|u| json!({ "itemIdentifier": u.id }))
-                        .collect();
-                    value["batchItemFailures"] = Value::Array(failures);
+                        .map(|u| BatchItemFailure {
+                            item_identifier: u.id.clone(),
+                        })
+                        .collect()
+                });
+                InvocationResponse::Report {
+                    report: self,
+                    batch_item_failures,
                 }
-                value
             }
         }
     }
 }
 
-fn batch_response(report: &InvocationReport, schema_version: &str, invocation_id: &str) -> Value {
+/// What the function returns to Lambda for one invocation.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum InvocationResponse {
+    /// Direct S3, SNS, EventBridge and SQS invocations: the audit report.
+    Report {
+        /// The audit report's fields, at the top level.
+        #[serde(flatten)]
+        report: InvocationReport,
+        /// SQS only: the message ids Lambda should retry.
+        #[serde(rename = "batchItemFailures", skip_serializing_if = "Option::is_none")]
+        batch_item_failures: Option<Vec<BatchItemFailure>>,
+    },
+    /// S3 Batch Operations: per-task result codes.
+    BatchOperations(S3BatchJobResponse),
+}
+
+/// One SQS message Lambda should make visible again.
+#[derive(Debug, Serialize)]
+pub struct BatchItemFailure {
+    /// The message id.
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+fn batch_response(
+    report: &InvocationReport,
+    schema_version: &str,
+    invocation_id: &str,
+) -> S3BatchJobResponse {
     let mut response = S3BatchJobResponse::default();
     response.invocation_schema_version = Some(schema_version.to_owned());
     response.treat_missing_keys_as = Some("PermanentFailure".to_owned());
@@ -106,7 +150,7 @@ fn batch_response(report: &InvocationReport, schema_version: &str, invocation_id
             result
         })
         .collect();
-    serde_json::to_value(response).unwrap_or_else(|_| json!({}))
+    response
 }
 
 /// Why an invocation reports an error (so Lambda retries the event).
@@ -177,12 +221,33 @@ impl<S: ObjectStore> Processor<S> {
         payload: &Value,
         deadline: Option<Instant>,
     ) -> Result<InvocationReport, InvocationError> {
+        let invocation = parse_invocation(payload)?;
+        self.run(invocation, deadline).await
+    }
+
+    /// [`Self::handle_until`] for the payload as the runtime received it (JSON text): records
+    /// are parsed one at a time and the text is freed before any S3 work, so a batch of
+    /// thousands of records never sits in memory as a JSON tree.
+    pub async fn handle_payload(
+        &self,
+        payload: Box<RawValue>,
+        deadline: Option<Instant>,
+    ) -> Result<InvocationReport, InvocationError> {
+        let invocation = parse_invocation_text(payload.get())?;
+        drop(payload);
+        self.run(invocation, deadline).await
+    }
+
+    async fn run(
+        &self,
+        invocation: Invocation,
+        deadline: Option<Instant>,
+    ) -> Result<InvocationReport, InvocationError> {
         let options = Options {
             dry_run: self.dry_run,
             copy: self.copy.clone(),
             deadline,
         };
-        let invocation = parse_invocation(payload)?;
         let mut slots: Vec<(usize, Option<ObjectReport>)> = Vec::new();
         let mut objects = Vec::new();
         for (unit_index, unit) in invocation.units.iter().enumerate() {

@@ -9,7 +9,7 @@ use s3_policy_processor::config::Config;
 use s3_policy_processor::handler::Processor;
 use s3_policy_processor::kms_aliases::{needs_resolution, resolve_aliases};
 use s3_policy_processor::store::s3::S3Store;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// One thread: every record and part is a future on one task, so a multi-threaded runtime would
 /// add cross-thread wake-ups and no parallelism (bench/RESULTS.md measures the difference).
@@ -29,14 +29,16 @@ async fn main() -> Result<(), Error> {
     let processor = Processor::new(store, config.policy, config.max_concurrency, config.dry_run)
         .with_copy_settings(config.copy);
     let processor = &processor;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = deadline_instant(event.context.deadline);
-        processor
-            .handle_until(&event.payload, deadline)
-            .await
-            .map_err(Error::from)
-            .map(|report| report.response())
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            let deadline = deadline_instant(event.context.deadline);
+            processor
+                .handle_payload(event.payload, deadline)
+                .await
+                .map_err(Error::from)
+                .map(|report| report.into_response())
+        },
+    ))
     .await
 }
 

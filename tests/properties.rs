@@ -9,7 +9,7 @@ mod support;
 
 use percent_encoding::percent_decode_str;
 use proptest::prelude::*;
-use s3_policy_processor::event::{RecordItem, parse_invocation};
+use s3_policy_processor::event::{RecordItem, parse_invocation, parse_invocation_text};
 use s3_policy_processor::keys::{copy_source, decode_event_key};
 use s3_policy_processor::policy::document::parse_policy;
 use serde_json::Value;
@@ -74,9 +74,9 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// Every sample event with one field (at any depth) replaced by an arbitrary value.
-fn mutated_sample() -> impl Strategy<Value = Value> {
-    let samples: Vec<Value> = std::fs::read_dir(support::repo().join("events"))
+/// The sample events in `events/` (all but the object list).
+fn sample_events() -> Vec<Value> {
+    std::fs::read_dir(support::repo().join("events"))
         .expect("events/")
         .filter_map(|e| e.ok())
         .filter(|e| {
@@ -85,7 +85,12 @@ fn mutated_sample() -> impl Strategy<Value = Value> {
         .map(|e| {
             serde_json::from_str(&std::fs::read_to_string(e.path()).expect("read")).expect("json")
         })
-        .collect();
+        .collect()
+}
+
+/// Every sample event with one field (at any depth) replaced by an arbitrary value.
+fn mutated_sample() -> impl Strategy<Value = Value> {
+    let samples = sample_events();
     (0..samples.len(), any::<u32>(), json_value()).prop_map(move |(index, pick, replacement)| {
         let mut sample = samples[index].clone();
         let mut paths = Vec::new();
@@ -128,10 +133,36 @@ fn notification_encoding(key: &str) -> String {
         .replace("%2F", "/")
 }
 
+#[test]
+fn every_sample_event_parses_the_same_from_text_and_tree() {
+    let samples = sample_events();
+    assert!(samples.len() >= 8, "events/ has {} samples", samples.len());
+    for sample in samples {
+        let from_tree = parse_invocation(&sample).expect("sample events are recognised");
+        let from_text = parse_invocation_text(&sample.to_string()).expect("recognised");
+        assert!(!from_text.units.is_empty(), "{sample}");
+        assert_eq!(
+            format!("{from_tree:?}"),
+            format!("{from_text:?}"),
+            "{sample}"
+        );
+    }
+}
+
 proptest! {
     #[test]
     fn arbitrary_payloads_never_panic(payload in json_value()) {
         let _ = parse_invocation(&payload);
+    }
+
+    #[test]
+    fn text_and_tree_parsing_agree(payload in prop_oneof![json_value(), mutated_sample()]) {
+        // Both from the same text (a float's last digit may not survive a text round trip).
+        let text = payload.to_string();
+        let tree: Value = serde_json::from_str(&text).expect("serialized JSON parses");
+        let from_tree = format!("{:?}", parse_invocation(&tree));
+        let from_text = format!("{:?}", parse_invocation_text(&text));
+        prop_assert_eq!(from_tree, from_text);
     }
 
     #[test]

@@ -12,7 +12,12 @@ pub mod eventbridge;
 pub mod s3;
 pub mod wrapped;
 
+use std::borrow::Borrow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::keys::KeyError;
 use crate::object::ObjectRef;
@@ -130,6 +135,50 @@ pub fn parse_invocation(payload: &Value) -> Result<Invocation, EventError> {
             fields: describe_fields(payload),
         });
     };
+    Ok(parse_records(records.iter()))
+}
+
+/// [`parse_invocation`] for a payload still in JSON text. A `Records` batch (direct S3, SQS,
+/// SNS; up to thousands of records) is parsed one record at a time, so the payload is never
+/// held as one JSON tree (several times the size of its text); other envelopes are small and
+/// parsed whole.
+pub fn parse_invocation_text(text: &str) -> Result<Invocation, EventError> {
+    /// The top level of a `Records` batch, each record left as text.
+    #[derive(Deserialize)]
+    struct RecordBatch<'a> {
+        #[serde(rename = "Records", borrow)]
+        records: Vec<&'a RawValue>,
+        #[serde(rename = "invocationSchemaVersion")]
+        batch_schema_version: Option<IgnoredAny>,
+        #[serde(rename = "detail-type")]
+        detail_type: Option<IgnoredAny>,
+        #[serde(rename = "Event")]
+        test_event: Option<IgnoredAny>,
+    }
+    match serde_json::from_str::<RecordBatch>(text) {
+        // Fields that make it another envelope (as `parse_invocation` checks them first).
+        Ok(batch)
+            if batch.batch_schema_version.is_none()
+                && batch.detail_type.is_none()
+                && batch.test_event.is_none() =>
+        {
+            Ok(parse_records(batch.records.iter().map(|record| {
+                // Already validated as JSON by the batch parse above.
+                serde_json::from_str::<Value>(record.get()).unwrap_or(Value::Null)
+            })))
+        }
+        _ => {
+            let payload: Value = serde_json::from_str(text).map_err(|e| EventError::Malformed {
+                at: "payload".into(),
+                message: format!("not JSON: {e}"),
+            })?;
+            parse_invocation(&payload)
+        }
+    }
+}
+
+/// The units of a `Records` batch; the first record's source names the envelope.
+fn parse_records<R: Borrow<Value>>(records: impl Iterator<Item = R>) -> Invocation {
     let source = |record: &Value| {
         record
             .get("eventSource")
@@ -138,24 +187,30 @@ pub fn parse_invocation(payload: &Value) -> Result<Invocation, EventError> {
             .unwrap_or_default()
             .to_owned()
     };
-    let kind = match records.first().map(source).as_deref() {
-        Some("aws:sqs") => EnvelopeKind::Sqs,
-        Some("aws:sns") => EnvelopeKind::Sns,
-        _ => EnvelopeKind::S3,
-    };
+    let mut kind = EnvelopeKind::S3;
     let units = records
-        .iter()
         .enumerate()
-        .map(|(index, record)| match source(record).as_str() {
-            "aws:sqs" => wrapped::parse_sqs_message(index, record),
-            "aws:sns" => wrapped::parse_sns_record(index, record),
-            _ => Unit {
-                id: format!("record {index}"),
-                items: vec![s3::parse_record(&format!("record {index}"), record)],
-            },
+        .map(|(index, record)| {
+            let record = record.borrow();
+            let record_source = source(record);
+            if index == 0 {
+                kind = match record_source.as_str() {
+                    "aws:sqs" => EnvelopeKind::Sqs,
+                    "aws:sns" => EnvelopeKind::Sns,
+                    _ => EnvelopeKind::S3,
+                };
+            }
+            match record_source.as_str() {
+                "aws:sqs" => wrapped::parse_sqs_message(index, record),
+                "aws:sns" => wrapped::parse_sns_record(index, record),
+                _ => Unit {
+                    id: format!("record {index}"),
+                    items: vec![s3::parse_record(&format!("record {index}"), record)],
+                },
+            }
         })
         .collect();
-    Ok(Invocation { kind, units })
+    Invocation { kind, units }
 }
 
 /// The `s3:TestEvent` S3 sends when a notification is configured (no `Records`).
