@@ -362,6 +362,7 @@ class Bench:
             f"  multipart_threshold = {part_mib}MB\n  multipart_chunksize = {part_mib}MB\n  max_concurrent_requests = 10\n"
         )
         cli_env = {**self.env, "AWS_CONFIG_FILE": str(aws_config)}
+        server_before = proc_cpu_seconds(self.moto.pid)
         started = time.time()
         subprocess.run(
             [str(VENV / "aws"), "s3", "cp", f"s3://{SOURCE}/{key}", f"s3://{BACKUP}/cli/{key}",
@@ -369,9 +370,10 @@ class Bench:
             env=cli_env, check=True,
         )
         cli_wall = time.time() - started
+        cli_server_busy = (proc_cpu_seconds(self.moto.pid) - server_before) / cli_wall
         copied = self.s3.head_object(Bucket=BACKUP, Key=f"function/{key}")["ContentLength"]
         assert copied == size_mib * MIB, copied
-        return run.wall, run.rss, cli_wall
+        return run, cli_wall, cli_server_busy
 
 
 ELF_MACHINES = {0x3E: "x86_64", 0xB7: "arm64"}
@@ -426,7 +428,7 @@ def main():
         bench.seed("batch-floor/", n)
         floor = bench.floor("batch-floor/", n, 16)
 
-        large_wall, large_rss, cli_wall = bench.large_copy(args.large_mib, args.part_mib)
+        large, cli_wall, cli_server_busy = bench.large_copy(args.large_mib, args.part_mib)
     finally:
         bench.close()
 
@@ -445,7 +447,7 @@ def main():
     out(f"| S3 server CPU busy during the batch (1.00 = one core, its limit) | {rust.server_busy:.2f} | {py.server_busy:.2f} | {floor.server_busy:.2f} | – |")
     out(f"| {n}-record batch: CPU per object | {1000 * rust.cpu / n:.2f} ms | {1000 * py.cpu / n:.2f} ms | {1000 * floor.cpu / n:.2f} ms (incl. init) | Python/Rust {py.cpu / max(rust.cpu, 1e-9):.1f}×; Rust over floor {100 * (rust.cpu - floor.cpu) / floor.cpu:+.1f}% |")
     out(f"| peak RSS over the batch | {rust.rss:.1f} MiB | {py.rss:.1f} MiB | {floor.rss:.1f} MiB | Rust/Python {rust.rss / py.rss:.2f} |")
-    out(f"| large copy {args.large_mib} MiB, {args.part_mib} MiB parts, 10 in flight | {large_wall:.1f} s (peak RSS {large_rss:.1f} MiB) | – | `aws s3 cp`: {cli_wall:.1f} s | aws/Rust {cli_wall / large_wall:.2f}× |")
+    out(f"| large copy {args.large_mib} MiB, {args.part_mib} MiB parts, 10 in flight | {large.wall:.1f} s (peak RSS {large.rss:.1f} MiB, S3 server busy {large.server_busy:.2f}) | – | `aws s3 cp`: {cli_wall:.1f} s (S3 server busy {cli_server_busy:.2f}) | aws/Rust {cli_wall / large.wall:.2f}× |")
     out()
     out("Release profile: `strip = true` (symbols are useless in Lambda logs); otherwise cargo's defaults (opt-level 3, no LTO). `bench/run --lambda-builds` adds the cross-built Lambda binaries (glibc, zig linker).")
     out()
@@ -461,7 +463,12 @@ def main():
             "# Benchmark results\n\nProduced by `bench/run` (`bench/harness.py --write-results`); "
             "everything on 127.0.0.1. Commands: `bench/run` (one run of everything below).\n\n"
         )
-        results.write_text(header + "\n".join(lines) + "\n")
+        # Keep the hand-written reading of the numbers (everything from the marker on) across runs.
+        marker = "<!-- interpretation: kept by harness.py across runs -->"
+        kept = ""
+        if results.exists() and marker in results.read_text():
+            kept = "\n" + results.read_text()[results.read_text().index(marker):]
+        results.write_text(header + "\n".join(lines) + "\n" + kept)
 
 
 if __name__ == "__main__":
