@@ -11,6 +11,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption, StorageClass, TaggingDirective};
 use futures::stream::{self, StreamExt};
+use s3_policy_processor::keys::copy_source;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -87,7 +88,7 @@ async fn one_object(client: &Client, source: &str, backup: &str, key: &str) -> R
             .map_err(|e| e.to_string())?;
     }
     let _ = client.head_object().bucket(backup).key(key).send().await;
-    let copy_source = format!("{source}/{}", percent_encode(key));
+    let copy_source = copy_source(source, key, None);
     client
         .copy_object()
         .copy_source(&copy_source)
@@ -113,10 +114,4 @@ async fn one_object(client: &Client, source: &str, backup: &str, key: &str) -> R
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
-}
-
-fn percent_encode(key: &str) -> String {
-    percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
-        .to_string()
-        .replace("%2F", "/")
 }
