@@ -187,20 +187,17 @@ fn parse_records<R: Borrow<Value>>(records: impl Iterator<Item = R>) -> Invocati
             .unwrap_or_default()
             .to_owned()
     };
-    let mut kind = EnvelopeKind::S3;
+    let mut records = records.peekable();
+    let kind = match records.peek().map(|r| source(r.borrow())).as_deref() {
+        Some("aws:sqs") => EnvelopeKind::Sqs,
+        Some("aws:sns") => EnvelopeKind::Sns,
+        _ => EnvelopeKind::S3,
+    };
     let units = records
         .enumerate()
         .map(|(index, record)| {
             let record = record.borrow();
-            let record_source = source(record);
-            if index == 0 {
-                kind = match record_source.as_str() {
-                    "aws:sqs" => EnvelopeKind::Sqs,
-                    "aws:sns" => EnvelopeKind::Sns,
-                    _ => EnvelopeKind::S3,
-                };
-            }
-            match record_source.as_str() {
+            match source(record).as_str() {
                 "aws:sqs" => wrapped::parse_sqs_message(index, record),
                 "aws:sns" => wrapped::parse_sns_record(index, record),
                 _ => Unit {
