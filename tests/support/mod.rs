@@ -7,10 +7,12 @@
 pub mod fault_proxy;
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -49,29 +51,44 @@ impl S3Server {
             "moto server not found at {}; run scripts/test (it installs the pinned test tools into .venv)",
             binary.display()
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free loopback port")
-            .port();
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto server");
-        let server = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        // A port found free here can be taken by another test's server before moto binds it;
+        // moto then exits while a TCP probe would reach the other server. So wait for moto's
+        // own "Running on" line, and try a new port if it exits instead.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free loopback port")
+                .port();
+            let mut child = Command::new(&binary)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start moto server");
+            let stderr = child.stderr.take().expect("piped stderr");
+            let (listening, bound) = std::sync::mpsc::channel();
+            // Reads (and drains, so moto never blocks on a full pipe) until moto exits.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if line.contains("Running on") {
+                        let _ = listening.send(());
+                    }
+                }
+            });
+            let server = Self {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            match bound.recv_timeout(Duration::from_secs(60)) {
+                Ok(()) => return server,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("moto server did not start on port {port}")
+                }
+                Err(RecvTimeoutError::Disconnected) => continue, // exited: port taken; dropped = reaped
+            }
         }
-        server
+        panic!("moto server could not bind a free loopback port in 5 tries");
     }
 
     /// An SDK client for this server.
