@@ -1,6 +1,10 @@
-//! template.yaml checks: cfn-lint (a version that still reports cycles through SAM resources),
-//! `sam validate --lint`, a proof that the linter catches the classic S3-trigger cycle, and
-//! structural checks of the role and buckets.
+//! template.yaml checks: cfn-lint (pinned in requirements-dev.txt) on the SAM template AND on
+//! the SAM-transformed template (cfn-lint >= 1.54 validates SAM without transforming it, so
+//! only the transformed template shows cycles through resources SAM generates), both
+//! `DeliveryMode` variants; `sam validate --lint`; proofs that the linter catches the S3-trigger
+//! cycles; checkov on both variants; and structural checks of the role, buckets, queues, log
+//! group, rules, outputs and samconfig.toml. The tools are the ones scripts/setup-tools
+//! installs (.venv, .venv-scan); scripts/sam-transform runs the SAM translator offline.
 
 mod support;
 
@@ -45,14 +49,66 @@ fn template() -> Value {
     serde_yaml_ng::from_str(&template_text()).expect("template.yaml parses")
 }
 
+/// Both ways S3 events reach the function. Linters and scanners evaluate conditions with the
+/// parameters' defaults, so each variant is checked as a template whose default is that value.
+const DELIVERY_MODES: [&str; 2] = ["direct", "queue"];
+
+/// `scripts/sam-transform` output (JSON) in a temp file: the template with `DeliveryMode`
+/// defaulting to `mode`, SAM-transformed unless `raw`.
+fn variant(mode: &str, raw: bool) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "s3pp-template-{mode}-{}-{}.json",
+        if raw { "raw" } else { "transformed" },
+        std::process::id()
+    ));
+    let mut command = Command::new(repo().join("scripts/sam-transform"));
+    command
+        .args(["--default", &format!("DeliveryMode={mode}"), "-o"])
+        .arg(&path);
+    if raw {
+        command.arg("--raw");
+    }
+    let output = run(&mut command);
+    assert!(output.status.success(), "sam-transform:\n{}", text(&output));
+    path
+}
+
+/// cfn-lint on the template as written (SAM schemas, conditions, parameters), and on the
+/// DeliveryMode=queue variant.
 #[test]
-fn cfn_lint_is_clean() {
+fn cfn_lint_is_clean_in_both_delivery_modes() {
+    for mode in DELIVERY_MODES {
+        let path = variant(mode, true);
+        let output = run(Command::new(tool("cfn-lint")).arg(&path));
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            output.status.success(),
+            "cfn-lint findings (DeliveryMode={mode}):\n{}",
+            text(&output)
+        );
+    }
     let output = run(Command::new(tool("cfn-lint")).arg("template.yaml"));
     assert!(
         output.status.success(),
         "cfn-lint findings:\n{}",
         text(&output)
     );
+}
+
+/// cfn-lint on what CloudFormation really receives: the SAM translator's output (the
+/// generated role, the event invoke config, the permissions), in both delivery modes.
+#[test]
+fn cfn_lint_is_clean_on_the_transformed_template_in_both_delivery_modes() {
+    for mode in DELIVERY_MODES {
+        let path = variant(mode, false);
+        let output = run(Command::new(tool("cfn-lint")).arg(&path));
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            output.status.success(),
+            "cfn-lint findings on the transformed template (DeliveryMode={mode}):\n{}",
+            text(&output)
+        );
+    }
 }
 
 #[test]
@@ -85,6 +141,53 @@ fn cfn_lint_catches_a_ref_of_the_source_bucket_in_the_function() {
     assert!(
         !output.status.success() && text(&output).contains("E3004"),
         "cfn-lint must report the circular dependency (E3004):\n{}",
+        text(&output)
+    );
+}
+
+/// The classic SAM cycle: an `Events: S3` trigger on a bucket of the same template plus a
+/// `!Ref` of that bucket in the function. SAM generates the Lambda permission the bucket's
+/// notification waits for, so the cycle only exists in the transformed template; cfn-lint
+/// (1.54 and later, which lint SAM untransformed) reports it there as E3004.
+#[test]
+fn cfn_lint_catches_a_sam_s3_event_cycle_in_the_transformed_template() {
+    let source = r#"AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+  Function:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Environment:
+        Variables:
+          SOURCE_BUCKET: !Ref Bucket
+      Events:
+        Created:
+          Type: S3
+          Properties:
+            Bucket: !Ref Bucket
+            Events: s3:ObjectCreated:*
+"#;
+    let dir = std::env::temp_dir();
+    let input = dir.join(format!("s3pp-sam-cycle-{}.yaml", std::process::id()));
+    let transformed = dir.join(format!("s3pp-sam-cycle-{}.json", std::process::id()));
+    std::fs::write(&input, source).expect("write template");
+    let output = run(Command::new(repo().join("scripts/sam-transform"))
+        .arg("--template")
+        .arg(&input)
+        .arg("-o")
+        .arg(&transformed));
+    assert!(output.status.success(), "sam-transform:\n{}", text(&output));
+    let output = run(Command::new(tool("cfn-lint")).arg(&transformed));
+    let _ = std::fs::remove_file(&input);
+    let _ = std::fs::remove_file(&transformed);
+    assert!(
+        !output.status.success() && text(&output).contains("E3004"),
+        "cfn-lint must report the SAM-generated circular dependency (E3004):\n{}",
         text(&output)
     );
 }
@@ -340,54 +443,399 @@ fn backup_bucket_is_versioned_private_encrypted_and_tls_only() {
     );
 }
 
+/// checkov (pinned in requirements-scan.txt, own venv) scans only the resources whose
+/// condition holds with the parameters' defaults, so each DeliveryMode variant is scanned.
 #[test]
-fn checkov_finds_nothing_and_every_suppression_is_justified() {
+fn checkov_finds_nothing_in_both_delivery_modes_and_every_suppression_is_justified() {
     let checkov = repo().join(".venv-scan/bin/checkov");
     assert!(
         checkov.exists(),
-        "{} missing; run scripts/setup-tools",
+        "{} missing; run scripts/setup-tools scan",
         checkov.display()
     );
-    let output = run(Command::new(&checkov).args([
-        "-f",
-        "template.yaml",
-        "--framework",
-        "cloudformation",
-        "--skip-download",
-        "--compact",
-        "--quiet",
-        "--output",
-        "json",
-    ]));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}):\n{}", text(&output)));
-    let summary = &report["summary"];
-    assert_eq!(
-        summary["failed"].as_u64(),
-        Some(0),
-        "checkov findings:\n{}",
-        text(&output)
-    );
-    assert!(summary["passed"].as_u64().unwrap_or(0) > 20, "{summary}");
-
     let template = template();
-    let mut skips = 0;
-    walk(&template["Resources"], &mut |node| {
-        if let Some(list) = node
-            .get("checkov")
-            .and_then(|c| c.get("skip"))
-            .and_then(Value::as_sequence)
-        {
+    for mode in DELIVERY_MODES {
+        let path = variant(mode, true);
+        let output = run(Command::new(&checkov).arg("-f").arg(&path).args([
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--compact",
+            "--quiet",
+            "--output",
+            "json",
+        ]));
+        let _ = std::fs::remove_file(&path);
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}):\n{}", text(&output)));
+        let summary = &report["summary"];
+        assert_eq!(
+            summary["failed"].as_u64(),
+            Some(0),
+            "checkov findings (DeliveryMode={mode}):\n{}",
+            text(&output)
+        );
+        assert!(summary["passed"].as_u64().unwrap_or(0) > 20, "{summary}");
+
+        // Every suppression carries a reason, and checkov honoured exactly the suppressions of
+        // the resources that exist in this mode.
+        let mut skips = 0;
+        let resources = template["Resources"].as_mapping().expect("Resources");
+        for (name, resource) in resources {
+            let exists = match resource["Condition"].as_str() {
+                Some("UseQueue") => mode == "queue",
+                Some("InvokeDirectly") => mode == "direct",
+                _ => true,
+            };
+            let Some(list) = resource["Metadata"]["checkov"]["skip"].as_sequence() else {
+                continue;
+            };
             for skip in list {
                 let comment = skip["comment"].as_str().unwrap_or_default();
                 assert!(
                     comment.len() > 20,
-                    "checkov skip {:?} needs a justification",
+                    "checkov skip {:?} of {name:?} needs a justification",
                     skip["id"]
                 );
-                skips += 1;
+                skips += u64::from(exists);
             }
         }
+        assert_eq!(
+            summary["skipped"].as_u64(),
+            Some(skips),
+            "{mode}: {summary}"
+        );
+    }
+}
+
+fn statement_by_sid(statements: &[Value], sid: &str) -> Value {
+    statements
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some(sid))
+        .unwrap_or_else(|| panic!("no statement {sid}"))
+        .clone()
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    let mut list: Vec<String> = as_list(&statement["Action"])
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    list.sort();
+    list
+}
+
+/// Buckets and keys a policy names besides the stack's own get exactly the actions the code
+/// calls on the stack's own: the same lists, each under its parameter's condition.
+#[test]
+fn extra_buckets_and_keys_get_the_same_actions_as_the_stacks_own() {
+    let template = template();
+    let statements = statements(&template);
+    for (extra, own) in [
+        ("ReconcileExtraSourceObjects", "ReconcileSourceObjects"),
+        ("WriteExtraBackups", "WriteBackups"),
+        ("UseExtraPolicyKeys", "UsePolicyKey"),
+        (
+            "TellMissingObjectsInExtraSourceBuckets",
+            "TellMissingObjectsFromMissingBuckets",
+        ),
+        (
+            "TellMissingObjectsInExtraBackupBuckets",
+            "TellMissingObjectsFromMissingBuckets",
+        ),
+    ] {
+        assert_eq!(
+            actions(&statement_by_sid(&statements, extra)),
+            actions(&statement_by_sid(&statements, own)),
+            "{extra} vs {own}"
+        );
+    }
+    let policies =
+        serde_yaml_ng::to_string(&template["Resources"]["Function"]["Properties"]["Policies"])
+            .expect("policies as text");
+    for (condition, parameter) in [
+        ("HasExtraSourceBuckets", "ExtraSourceBucketNames"),
+        ("HasExtraBackupBuckets", "ExtraBackupBucketNames"),
+        ("HasExtraKmsKeys", "ExtraKmsKeyArns"),
+    ] {
+        assert!(
+            policies.contains(condition),
+            "{condition} guards {parameter}"
+        );
+        assert_eq!(
+            template["Parameters"][parameter]["Type"].as_str(),
+            Some("CommaDelimitedList"),
+            "{parameter}"
+        );
+        assert_eq!(
+            template["Parameters"][parameter]["Default"].as_str(),
+            Some("")
+        );
+    }
+}
+
+/// The trust policy is the one AWS documents for S3 Batch Operations (S3 User Guide, "Granting
+/// permissions for Batch Operations"): the service principal and sts:AssumeRole, no condition
+/// (AWS documents no source-account context for this principal). With an SSE-KMS backup
+/// bucket (reports, default manifests) or manifest key, the role may use those keys.
+#[test]
+fn batch_operations_role_trusts_as_documented_and_may_use_the_bucket_keys() {
+    let template = template();
+    let role = &template["Resources"]["BatchOperationsRole"]["Properties"];
+    let documented: Value = serde_yaml_ng::from_str(
+        r#"
+Version: "2012-10-17"
+Statement:
+  - Effect: Allow
+    Principal: { Service: batchoperations.s3.amazonaws.com }
+    Action: sts:AssumeRole
+"#,
+    )
+    .expect("documented trust policy");
+    assert_eq!(role["AssumeRolePolicyDocument"], documented);
+
+    let mut kms = Vec::new();
+    walk(&role["Policies"], &mut |node| {
+        if node["Action"]
+            .as_sequence()
+            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("kms:Decrypt")))
+        {
+            kms.push(node.clone());
+        }
     });
-    assert_eq!(summary["skipped"].as_u64(), Some(skips), "{summary}");
+    let text = serde_yaml_ng::to_string(&role["Policies"]).expect("policies");
+    for (sid, key) in [
+        ("UseBackupBucketKey", "KmsKeyArn"),
+        ("ReadEncryptedManifest", "BatchManifestKmsKeyArn"),
+    ] {
+        let statement = kms
+            .iter()
+            .find(|s| s["Sid"].as_str() == Some(sid))
+            .unwrap_or_else(|| panic!("no {sid} statement"));
+        assert_eq!(
+            actions(statement),
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            "{sid}"
+        );
+        assert!(references(statement, key).len() == 1, "{sid} on {key}");
+    }
+    assert!(text.contains("HasKmsKey") && text.contains("HasManifestKmsKey"));
+}
+
+/// Buckets keep the data of a stack that did create, but a failed first create deletes them,
+/// so the same stack can be deployed again (Retain made that fail with "already exists").
+/// Every bucket the function writes multipart uploads into aborts incomplete ones, with no
+/// condition on the rule.
+#[test]
+fn buckets_retain_except_on_create_and_always_abort_incomplete_uploads() {
+    let template = template();
+    for name in ["SourceBucket", "BackupBucket"] {
+        let bucket = &template["Resources"][name];
+        assert_eq!(
+            bucket["DeletionPolicy"].as_str(),
+            Some("RetainExceptOnCreate"),
+            "{name}"
+        );
+        assert_eq!(
+            bucket["UpdateReplacePolicy"].as_str(),
+            Some("Retain"),
+            "{name}"
+        );
+        let rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{name}: lifecycle rules must be a plain list (no !If)"));
+        let abort = rules
+            .iter()
+            .find(|r| !r["AbortIncompleteMultipartUpload"].is_null())
+            .unwrap_or_else(|| panic!("{name}: no AbortIncompleteMultipartUpload rule"));
+        assert_eq!(abort["Status"].as_str(), Some("Enabled"), "{name}");
+        assert!(
+            abort["Prefix"].is_null() && abort["Filter"].is_null(),
+            "{name}: whole bucket"
+        );
+    }
+}
+
+/// Any valid stack name (up to 128 characters, mixed case) deploys: no resource name is built
+/// from the stack name, and default bucket names are `s3pp-<kind>-<account>-<region>-<first 8
+/// hex digits of the stack id's UUID>` — lowercase and within S3's 63 characters.
+#[test]
+fn names_never_derive_from_the_stack_name() {
+    let text = template_text();
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !code.contains("AWS::StackName"),
+        "a name built from AWS::StackName"
+    );
+    let slice = r#"!Select [0, !Split ["-", !Select [2, !Split ["/", !Ref AWS::StackId]]]]"#;
+    for kind in ["source", "backup"] {
+        let pattern = format!(
+            r#"!Sub ["s3pp-{kind}-${{AWS::AccountId}}-${{AWS::Region}}-${{StackId8}}", {{ StackId8: {slice} }}]"#
+        );
+        assert!(
+            text.contains(&pattern),
+            "default {kind} bucket name: {pattern}"
+        );
+        // 12-digit account, the longest region names (ap-southeast-2, us-gov-west-1, …) stay
+        // under 20 characters, 8 hex digits: lowercase, digits and dashes only.
+        let longest = format!(
+            "s3pp-{kind}-{}-{}-{}",
+            "1".repeat(12),
+            "x".repeat(20),
+            "f".repeat(8)
+        );
+        assert!(longest.len() <= 63, "{longest}");
+    }
+    // Only the buckets are named; everything else gets a CloudFormation-generated name.
+    let template = template();
+    for (name, resource) in template["Resources"].as_mapping().expect("Resources") {
+        let props = &resource["Properties"];
+        // A permission's or mapping's FunctionName names the function it is for, not itself.
+        let refers = matches!(
+            resource["Type"].as_str(),
+            Some("AWS::Lambda::Permission" | "AWS::Lambda::EventSourceMapping")
+        );
+        for field in [
+            "FunctionName",
+            "QueueName",
+            "LogGroupName",
+            "RoleName",
+            "AlarmName",
+        ] {
+            if refers && field == "FunctionName" {
+                continue;
+            }
+            assert!(props[field].is_null(), "{name:?} sets {field}");
+        }
+    }
+}
+
+/// The function logs to a log group of the stack, with a retention parameter; every queue is
+/// encrypted (SQS-managed keys: S3 cannot send to a queue under the AWS-managed aws/sqs key).
+#[test]
+fn log_group_has_retention_and_every_queue_is_encrypted() {
+    let template = template();
+    let resources = &template["Resources"];
+    let logging = &resources["Function"]["Properties"]["LoggingConfig"];
+    assert_eq!(
+        references(&logging["LogGroup"], "FunctionLogGroup").len(),
+        1
+    );
+    let group = &resources["FunctionLogGroup"];
+    assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+    assert!(group["Condition"].is_null());
+    assert_eq!(
+        references(&group["Properties"]["RetentionInDays"], "LogRetentionDays").len(),
+        1
+    );
+    let mut queues = 0;
+    for (name, resource) in resources.as_mapping().expect("Resources") {
+        if resource["Type"].as_str() == Some("AWS::SQS::Queue") {
+            queues += 1;
+            assert_eq!(
+                resource["Properties"]["SqsManagedSseEnabled"].as_bool(),
+                Some(true),
+                "{name:?}"
+            );
+        }
+    }
+    assert_eq!(queues, 3, "failure queue, event queue, dead-letter queue");
+}
+
+/// Lambda refuses environments over 4 KB (names and values), but only when it creates the
+/// function, after the buckets; the PolicyDocument parameter's MaxLength makes CloudFormation
+/// refuse a too-large policy before it creates anything. The rest of the environment must fit
+/// in what MaxLength leaves.
+#[test]
+fn a_policy_too_large_for_the_lambda_environment_is_refused_before_deploy() {
+    let template = template();
+    let max = template["Parameters"]["PolicyDocument"]["MaxLength"]
+        .as_u64()
+        .expect("PolicyDocument has a MaxLength");
+    let variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .expect("environment variables");
+    // Every other value is a !Ref of a Number parameter or a short literal: 64 bytes is ample.
+    let rest: u64 = variables
+        .iter()
+        .map(|(k, _)| k.as_str().unwrap_or_default().len() as u64 + 64)
+        .sum();
+    assert!(
+        max + rest <= 4096,
+        "MaxLength {max} + other variables {rest} > 4096"
+    );
+    let description = template["Parameters"]["PolicyDocument"]["ConstraintDescription"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(description.contains("POLICY_FILE"), "{description}");
+}
+
+/// UseExistingSourceBucket=true without a name would watch nothing; a rule refuses it before
+/// deploy.
+#[test]
+fn an_existing_source_bucket_without_a_name_is_refused_by_a_rule() {
+    let template = template();
+    let rule = &template["Rules"]["ExistingSourceBucketNeedsAName"];
+    let condition = serde_yaml_ng::to_string(&rule["RuleCondition"]).expect("condition");
+    assert!(
+        condition.contains("UseExistingSourceBucket") && condition.contains("true"),
+        "{condition}"
+    );
+    let assertion = serde_yaml_ng::to_string(&rule["Assertions"][0]["Assert"]).expect("assert");
+    assert!(
+        assertion.contains("Not") && assertion.contains("SourceBucketName"),
+        "{assertion}"
+    );
+    assert!(
+        rule["Assertions"][0]["AssertDescription"]
+            .as_str()
+            .is_some()
+    );
+}
+
+#[test]
+fn queue_mode_outputs_the_event_queue_arn() {
+    let template = template();
+    let output = &template["Outputs"]["EventQueueArn"];
+    assert_eq!(output["Condition"].as_str(), Some("UseQueue"));
+    assert_eq!(references(&output["Value"], "EventQueue").len(), 1);
+}
+
+/// `sam build` (which compiles for the Architecture parameter) and `sam deploy` (which tells
+/// Lambda what to run it on) read the same Architecture: samconfig.toml sets it once, as a
+/// global parameter override, equal to the template default, and no command section
+/// overrides the parameters. Read with Python's tomllib (the .venv's Python >= 3.11).
+#[test]
+fn samconfig_gives_build_and_deploy_the_same_architecture() {
+    let script = r#"
+import json, sys, tomllib
+config = tomllib.load(open("samconfig.toml", "rb"))["default"]
+print(json.dumps({section: values.get("parameters", {}) for section, values in config.items()}))
+"#;
+    let output = run(Command::new(tool("python")).args(["-c", script]));
+    assert!(output.status.success(), "{}", text(&output));
+    let config: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let overrides = config["global"]["parameter_overrides"]
+        .as_str()
+        .unwrap_or_default();
+    let default = template()["Parameters"]["Architecture"]["Default"]
+        .as_str()
+        .expect("Architecture default")
+        .to_owned();
+    assert!(
+        overrides
+            .split_whitespace()
+            .any(|p| p == format!("Architecture={default}")),
+        "global parameter_overrides {overrides:?} must set Architecture={default}"
+    );
+    for section in ["build", "deploy"] {
+        assert!(
+            config[section]["parameter_overrides"].is_null(),
+            "[default.{section}.parameters] overrides the global Architecture: {config}"
+        );
+    }
 }
