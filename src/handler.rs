@@ -377,7 +377,9 @@ fn group_by_key(objects: Vec<(usize, ObjectRef)>) -> Vec<Vec<(usize, ObjectRef)>
     groups
 }
 
-/// Sequencers are hex strings of varying length: compare as numbers.
+/// Sequencers are hex strings of varying length: compare as numbers. Records without one come
+/// after those with one (and keep their delivery order among themselves, by the caller's
+/// tie-break), so the order is total: `sort_by` may panic on a comparator that is not.
 fn compare_sequencers(a: Option<&str>, b: Option<&str>) -> Ordering {
     match (a, b) {
         (Some(a), Some(b)) => {
@@ -386,7 +388,9 @@ fn compare_sequencers(a: Option<&str>, b: Option<&str>) -> Ordering {
                 .cmp(&b.len())
                 .then_with(|| a.to_ascii_uppercase().cmp(&b.to_ascii_uppercase()))
         }
-        _ => Ordering::Equal,
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
     }
 }
 
@@ -427,5 +431,48 @@ mod tests {
         assert_eq!(groups.len(), 2);
         let order: Vec<usize> = groups[0].iter().map(|(i, _)| *i).collect();
         assert_eq!(order, vec![2, 0]);
+    }
+
+    /// Many same-key records, some without a sequencer: the sort must not panic (Rust's sort
+    /// detects comparators that are not total orders) and must keep sequenced records in order.
+    #[test]
+    fn records_without_sequencers_are_ordered_consistently() {
+        let object = |seq: Option<String>| ObjectRef {
+            location: ObjectLocation::current("b", "k"),
+            etag: None,
+            sequencer: seq,
+            event_name: None,
+            alternate_key: None,
+        };
+        let records: Vec<(usize, ObjectRef)> = (0..200)
+            .map(|i| {
+                let seq = (i % 3 != 0).then(|| format!("{:04X}", (i * 7919) % 1000));
+                (i, object(seq))
+            })
+            .collect();
+        let groups = group_by_key(records);
+        assert_eq!(groups.len(), 1);
+        let group = &groups[0];
+        let (with, without): (Vec<_>, Vec<_>) =
+            group.iter().partition(|(_, o)| o.sequencer.is_some());
+        assert_eq!(with.len() + without.len(), 200);
+        assert!(
+            group[..with.len()]
+                .iter()
+                .all(|(_, o)| o.sequencer.is_some()),
+            "sequenced records first"
+        );
+        let values: Vec<u64> = with
+            .iter()
+            .map(|(_, o)| {
+                u64::from_str_radix(o.sequencer.as_deref().unwrap_or("0"), 16).unwrap_or(0)
+            })
+            .collect();
+        assert!(values.windows(2).all(|w| w[0] <= w[1]), "{values:?}");
+        let unsequenced: Vec<usize> = without.iter().map(|(i, _)| *i).collect();
+        assert!(
+            unsequenced.windows(2).all(|w| w[0] < w[1]),
+            "delivery order kept"
+        );
     }
 }
