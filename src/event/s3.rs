@@ -31,7 +31,11 @@ fn try_parse(at: &str, record: &Value) -> Result<RecordItem, EventError> {
         at: at.to_owned(),
         message: format!("not a valid S3 event record: {e}"),
     })?;
-    if let Some(name) = record.event_name.as_deref()
+    // Some relays and SDK fixtures write `s3:ObjectCreated:Put`; S3 itself omits the prefix.
+    let event_name = record
+        .event_name
+        .map(|name| name.strip_prefix("s3:").map(str::to_owned).unwrap_or(name));
+    if let Some(name) = event_name.as_deref()
         && !name.starts_with("ObjectCreated:")
         && name != "ObjectRestore:Completed"
     {
@@ -71,7 +75,7 @@ fn try_parse(at: &str, record: &Value) -> Result<RecordItem, EventError> {
             .map(|e| normalize_etag(&e))
             .filter(|e| !e.is_empty()),
         sequencer: record.s3.object.sequencer.filter(|s| !s.is_empty()),
-        event_name: record.event_name,
+        event_name,
         alternate_key: None,
     }))
 }
@@ -130,6 +134,25 @@ mod tests {
         assert!(
             matches!(&items[3], RecordItem::Invalid(EventError::BadKey { at, .. }) if at == "record 3")
         );
+    }
+
+    #[test]
+    fn event_names_with_an_s3_prefix_are_accepted() {
+        for name in ["s3:ObjectCreated:Put", "s3:ObjectRestore:Completed"] {
+            let mut prefixed = record("k");
+            prefixed["eventName"] = json!(name);
+            let items = items(json!({"Records": [prefixed]}));
+            let RecordItem::Object(object) = &items[0] else {
+                panic!("{name} should be processed, got {items:?}");
+            };
+            assert_eq!(object.event_name.as_deref(), name.strip_prefix("s3:"));
+        }
+        let mut removed = record("k");
+        removed["eventName"] = json!("s3:ObjectRemoved:Delete");
+        assert!(matches!(
+            items(json!({"Records": [removed]}))[0],
+            RecordItem::Skipped(_)
+        ));
     }
 
     #[test]
