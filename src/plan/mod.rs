@@ -275,13 +275,17 @@ pub fn encryption_complies(spec: &EncryptionSpec, actual: &ActualEncryption) -> 
     }
 }
 
-/// The encryption a rewrite must request: the rule's, or else the object's own (a copy would
-/// otherwise fall back to the bucket default).
+/// The encryption a rewrite must request: the rule's when the object does not comply with it;
+/// otherwise the object's own, restated exactly (key and bucket-key setting). A copy that names
+/// no key would fall back to the bucket default, and `aws:kms` without a key id means the
+/// AWS-managed `aws/s3` key: an object already under a customer key must keep it.
 fn rewrite_encryption(
     rule: &Rule,
     actual: &ActualEncryption,
 ) -> Result<Option<EncryptionSpec>, String> {
-    if let Some(spec) = &rule.encryption {
+    if let Some(spec) = &rule.encryption
+        && !encryption_complies(spec, actual)
+    {
         return Ok(Some(spec.clone()));
     }
     match actual {

@@ -290,6 +290,64 @@ fn class_change_keeps_the_objects_own_kms_key() {
     );
 }
 
+/// Defect: `encryption: aws:kms` (any key) plus a class change sent `aws:kms` with no key id,
+/// which S3 takes as the AWS-managed key: the object lost its customer key and bucket key.
+#[test]
+fn class_change_under_any_kms_rule_keeps_the_customer_key_and_bucket_key() {
+    let mut object = head(200 * 1024);
+    object.encryption = ActualEncryption::Kms {
+        key_id: Some(KEY_A.into()),
+        bucket_key: true,
+    };
+    for policy in [
+        "storage_class: STANDARD_IA\nencryption: aws:kms".to_string(),
+        format!(
+            "storage_class: STANDARD_IA\nencryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_A}\" }}"
+        ),
+        "storage_class: STANDARD_IA\nencryption: { algorithm: aws:kms, kms_key_id: aaaa, bucket_key: true }".to_string(),
+    ] {
+        let plan = plan_for(&rule(&policy), &object, &Tags::new(), None);
+        assert_eq!(
+            plan.actions,
+            vec![Action::Rewrite {
+                storage_class: StorageClass::StandardIa,
+                encryption: Some(EncryptionSpec::Kms {
+                    key: Some(KmsKey::new(KEY_A)),
+                    bucket_key: Some(true)
+                }),
+                tags: None,
+            }],
+            "{policy}"
+        );
+    }
+}
+
+/// When the encryption does not comply, the rewrite asks for the rule's, not the object's.
+#[test]
+fn non_compliant_encryption_is_replaced_by_the_rules() {
+    let mut object = head(200 * 1024);
+    object.encryption = kms(KEY_A);
+    let plan = plan_for(
+        &rule(&format!(
+            "encryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_B}\" }}"
+        )),
+        &object,
+        &Tags::new(),
+        None,
+    );
+    assert_eq!(
+        plan.actions,
+        vec![Action::Rewrite {
+            storage_class: StorageClass::Standard,
+            encryption: Some(EncryptionSpec::Kms {
+                key: Some(KmsKey::new(KEY_B)),
+                bucket_key: None
+            }),
+            tags: None,
+        }]
+    );
+}
+
 #[test]
 fn backup_goes_first_with_prefix_class_and_encryption() {
     let rule = rule(

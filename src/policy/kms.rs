@@ -28,6 +28,14 @@ impl KmsKey {
         }
     }
 
+    /// The key id to send to S3: the key ARN an alias resolved to at cold start, else the
+    /// reference as written. Sending the alias text would let S3 follow a re-pointed alias to
+    /// another key while this instance still compares against the old one, rewriting objects
+    /// (and re-triggering itself through the Copy events) until the next cold start.
+    pub fn for_request(&self) -> &str {
+        self.resolved_arn.as_deref().unwrap_or(&self.configured)
+    }
+
     /// Whether the policy names an alias (`alias/x` or an alias ARN).
     pub fn is_alias(&self) -> bool {
         self.configured.starts_with("alias/") || self.configured.contains(":alias/")
@@ -92,8 +100,14 @@ mod tests {
         assert!(alias.needs_resolution());
         assert!(!alias.matches(Some(ARN)));
         assert!(alias.matches(Some("arn:aws:kms:us-east-1:111122223333:alias/reports")));
+        assert_eq!(alias.for_request(), "alias/reports");
         alias.resolved_arn = Some(ARN.to_owned());
         assert!(!alias.needs_resolution());
         assert!(alias.matches(Some(ARN)));
+        assert_eq!(
+            alias.for_request(),
+            ARN,
+            "requests name the resolved key, not the alias"
+        );
     }
 }
