@@ -158,7 +158,10 @@ async fn reconcile_inner<S: ObjectStore>(
     if !covered {
         return report;
     }
-    let head = match head_source(store, object).await {
+    // Checksums are read only when they will be compared (backup currency): checksum mode
+    // needs `kms:Decrypt` on SSE-KMS objects, which tag-only or ACL-only rules do not.
+    let checksums = policy.rules.iter().any(|rule| rule.backup.is_some());
+    let head = match head_source(store, object, checksums).await {
         Ok(Some(head)) => head,
         Ok(None) => return missing_object(store, report).await,
         Err(err) => return report.failed_store(&err),
@@ -270,23 +273,61 @@ async fn reconcile_inner<S: ObjectStore>(
 
 /// HEAD of the current object under the decoded key, or else under the key exactly as the
 /// event sent it (for envelopes whose key encoding is uncertain); `None` when neither exists.
+/// When both exist (`a b` and `a+b`), the one whose version or ETag the event names wins; the
+/// decoded key wins when neither or both match.
 async fn head_source<S: ObjectStore>(
     store: &S,
     object: &ObjectRef,
+    checksums: bool,
 ) -> Result<Option<ObjectHead>, StoreError> {
     let location = &object.location;
     let keys = std::iter::once(location.key.as_str()).chain(object.alternate_key.as_deref());
+    let mut first_found = None;
     for key in keys {
-        match store
-            .head_object(&ObjectLocation::current(&location.bucket, key))
-            .await
-        {
-            Ok(head) => return Ok(Some(head)),
+        let candidate = ObjectLocation::current(&location.bucket, key);
+        match head_maybe_with_checksums(store, &candidate, checksums).await {
+            Ok(head) if is_described_by(object, &head) => return Ok(Some(head)),
+            Ok(head) => {
+                first_found.get_or_insert(head);
+            }
             Err(StoreError::NotFound { .. }) => continue,
             Err(err) => return Err(err),
         }
     }
-    Ok(None)
+    Ok(first_found)
+}
+
+/// Whether `head` is the object the event is about: the same version, or (unversioned) the
+/// same ETag; an event that names neither describes any object under its key.
+fn is_described_by(object: &ObjectRef, head: &ObjectHead) -> bool {
+    if let Some(version) = &object.location.version_id {
+        return head.location.version_id.as_ref() == Some(version);
+    }
+    object.etag.as_ref().is_none_or(|etag| *etag == head.etag)
+}
+
+/// HEAD, with checksum mode when `checksums` is set; a 403 to checksum mode (no `kms:Decrypt`
+/// on the object's key) falls back to a plain HEAD, so backup currency is then judged by ETag,
+/// size and time instead of failing the object.
+async fn head_maybe_with_checksums<S: ObjectStore>(
+    store: &S,
+    location: &ObjectLocation,
+    checksums: bool,
+) -> Result<ObjectHead, StoreError> {
+    if !checksums {
+        return store.head_object(location).await;
+    }
+    match store.head_object_with_checksums(location).await {
+        Err(StoreError::Service { status: 403, .. }) => {
+            tracing::debug!(
+                bucket = location.bucket,
+                key = location.key,
+                "HEAD with checksums refused (kms:Decrypt?); reading it without"
+            );
+            store.head_object(location).await
+        }
+        other => other,
+    }
 }
 
 enum NoncurrentBackup {
@@ -420,7 +461,7 @@ async fn read_backup<S: ObjectStore>(
     if location.bucket == head.location.bucket && location.key == head.location.key {
         return Ok(None);
     }
-    match store.head_object(&location).await {
+    match head_maybe_with_checksums(store, &location, true).await {
         Ok(backup) => Ok(Some(backup)),
         Err(StoreError::NotFound { .. }) => Ok(None),
         Err(err) => Err(err),
@@ -590,6 +631,37 @@ mod tests {
         let report = reconcile(&store, &policy, &old, &APPLY).await;
         assert_eq!(report.outcome, Outcome::Stale);
         assert_eq!(store.counts().writes(), 0);
+    }
+
+    /// Defect 4: checksum mode needs `kms:Decrypt`. A rule without a backup never asks for
+    /// checksums; a rule with one falls back to a plain HEAD when checksum mode is refused.
+    #[tokio::test]
+    async fn objects_under_a_key_the_role_cannot_use_still_get_tags_and_backups() {
+        let inner = MemoryStore::new();
+        inner.create_bucket("src-bucket");
+        inner.create_bucket("backup-bucket");
+        inner.put("src-bucket", "k", b"hello", "text/plain");
+        let kms_key = "arn:aws:kms:us-east-1:111122223333:key/other-teams-key";
+        let store = CountingStore::new(FaultInjectingStore::new(inner));
+        let rekey = parse_policy(&format!(
+            "encryption: {{ algorithm: aws:kms, kms_key_id: \"{kms_key}\" }}"
+        ))
+        .unwrap();
+        let first = reconcile(&store, &rekey, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(first.outcome, Outcome::Applied, "{first:?}");
+        memory(&store).deny_kms_decrypt();
+
+        let tag_only = parse_policy("tags: { reviewed: yes }").unwrap();
+        let tagged = reconcile(&store, &tag_only, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(tagged.outcome, Outcome::Applied, "{tagged:?}");
+
+        let backup = parse_policy("backup: backup-bucket").unwrap();
+        let backed_up = reconcile(&store, &backup, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(backed_up.outcome, Outcome::Applied, "{backed_up:?}");
+        assert_eq!(
+            memory(&store).object("backup-bucket", "k").map(|o| o.body),
+            Some(b"hello".to_vec())
+        );
     }
 
     #[tokio::test]

@@ -50,6 +50,12 @@ async fn upload_big(s3: &Client) -> Vec<u8> {
         .content_disposition("attachment; filename=\"big.bin\"")
         .metadata("owner", "data-team")
         .tagging("team=data&tier=raw")
+        // Not an HTTP date ("0" is the classic "already expired"): S3 stores it as text, and
+        // a copy must keep it (moto stores it as sent; LocalStack refuses it on PUT).
+        .customize()
+        .mutate_request(|request| {
+            request.headers_mut().insert("expires", "0");
+        })
         .send()
         .await
         .unwrap();
@@ -113,6 +119,7 @@ async fn large_copies_match_the_source_exactly_and_leave_no_uploads() {
             "{bucket}"
         );
         assert_eq!(head.cache_control(), Some("max-age=60"), "{bucket}");
+        assert_eq!(head.expires_string(), Some("0"), "{bucket}: Expires kept");
         assert_eq!(
             head.content_disposition(),
             Some("attachment; filename=\"big.bin\""),

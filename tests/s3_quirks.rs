@@ -59,6 +59,7 @@ async fn copy_object_200_with_error_body_is_a_transient_error() {
         source: ObjectLocation::current("src-bucket", "a b.txt"),
         source_if_match: Some("etag".into()),
         destination: ObjectLocation::current("backup-bucket", "a b.txt"),
+        destination_if_match: None,
         storage_class: StorageClass::Standard,
         encryption: None,
         tags: TagDirective::Copy,

@@ -9,8 +9,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::object::ObjectHead;
 use crate::store::{
-    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
-    TagDirective,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
+    PartCopy, StoreError, TagDirective,
 };
 
 /// S3's smallest part (all but the last).
@@ -118,9 +118,19 @@ pub async fn copy<S: ObjectStore>(
         metadata: head.metadata.clone(),
         tags,
         website_redirect: request.website_redirect.clone(),
+        checksum_algorithm: source_checksum_algorithm(store, head, request).await,
     };
     let upload_id = store.create_multipart_upload(&start).await?;
-    let result = copy_parts(store, head, request, &upload_id, settings, deadline).await;
+    let result = copy_parts(
+        store,
+        head,
+        request,
+        &upload_id,
+        start.checksum_algorithm,
+        settings,
+        deadline,
+    )
+    .await;
     match result {
         Ok(outcome) => Ok(outcome),
         Err(err) => {
@@ -141,11 +151,37 @@ pub async fn copy<S: ObjectStore>(
     }
 }
 
+/// The source's checksum algorithm, which a single CopyObject would keep. A HEAD without
+/// checksum mode does not report it, so ask once (one request per multipart copy); when that
+/// is refused (it needs `kms:Decrypt` on SSE-KMS objects), the copy gets S3's default.
+async fn source_checksum_algorithm<S: ObjectStore>(
+    store: &S,
+    head: &ObjectHead,
+    request: &CopyRequest,
+) -> Option<&'static str> {
+    if let Some(checksum) = &head.checksum {
+        return Some(checksum.algorithm);
+    }
+    match store.head_object_with_checksums(&request.source).await {
+        Ok(with_checksums) => with_checksums.checksum.map(|c| c.algorithm),
+        Err(err) => {
+            tracing::warn!(
+                bucket = request.source.bucket,
+                key = request.source.key,
+                error = %err,
+                "could not read the source's checksum algorithm; the copy gets the default"
+            );
+            None
+        }
+    }
+}
+
 async fn copy_parts<S: ObjectStore>(
     store: &S,
     head: &ObjectHead,
     request: &CopyRequest,
     upload_id: &str,
+    checksum_algorithm: Option<&'static str>,
     settings: &CopySettings,
     deadline: Option<Instant>,
 ) -> Result<CopyOutcome, CopyError> {
@@ -172,17 +208,23 @@ async fn copy_parts<S: ObjectStore>(
                     first_byte,
                     last_byte,
                 };
-                let etag = store.upload_part_copy(&part).await?;
-                Ok::<_, CopyError>(CompletedPart { part_number, etag })
+                Ok::<_, CopyError>(store.upload_part_copy(&part).await?)
             }
         })
         .buffer_unordered(settings.parts_in_flight.max(1))
         .try_collect()
         .await?;
     parts.sort_by_key(|p| p.part_number);
-    Ok(store
-        .complete_multipart_upload(&request.destination, upload_id, &parts)
-        .await?)
+    let complete = CompleteRequest {
+        destination: request.destination.clone(),
+        upload_id: upload_id.to_owned(),
+        parts,
+        // The parts were copied from the ETag seen; the destination must still hold it when
+        // the upload completes, or a newer upload would be replaced by older bytes.
+        if_match: request.destination_if_match.clone(),
+        checksum_algorithm,
+    };
+    Ok(store.complete_multipart_upload(&complete).await?)
 }
 
 #[cfg(test)]
@@ -243,6 +285,7 @@ mod tests {
             source: head.location.clone(),
             source_if_match: Some(head.etag.clone()),
             destination: ObjectLocation::current("backup-bucket", "big.bin"),
+            destination_if_match: None,
             storage_class: StorageClass::GlacierIr,
             encryption: None,
             tags: TagDirective::Copy,

@@ -53,6 +53,9 @@ pub async fn apply<S: ObjectStore>(
                     source: head.location.clone(),
                     source_if_match: Some(head.etag.clone()),
                     destination: destination.clone(),
+                    // The backup location is ours to overwrite (a new version in a versioned
+                    // backup bucket); no destination condition.
+                    destination_if_match: None,
                     storage_class: storage_class.clone(),
                     encryption: encryption.clone(),
                     tags: TagDirective::Copy,
@@ -67,13 +70,16 @@ pub async fn apply<S: ObjectStore>(
                 encryption,
                 tags,
             } => {
-                // Copy the *current* object guarded by the ETag we saw: if newer data landed
-                // since, the precondition fails instead of an old version being made current.
+                // Copy the *current* object guarded by the ETag we saw, at both ends: S3
+                // checks the source condition when the copy starts and writes when it ends, so
+                // the destination `If-Match` is what keeps a newer upload that lands meanwhile
+                // from being replaced by these older bytes (412 → stale).
                 let current = ObjectLocation::current(&head.location.bucket, &head.location.key);
                 let request = CopyRequest {
                     source: current.clone(),
                     source_if_match: Some(head.etag.clone()),
                     destination: current,
+                    destination_if_match: Some(head.etag.clone()),
                     storage_class: storage_class.clone(),
                     encryption: encryption.clone(),
                     tags: tags

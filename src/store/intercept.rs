@@ -3,7 +3,8 @@
 //! injection ([`super::faults`]) are hooks, so the delegation below is written once.
 
 use super::{
-    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
+    PartCopy, StoreError,
 };
 use crate::object::{Acl, ObjectHead, ObjectLocation, Tags};
 
@@ -95,6 +96,14 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         self.inner.head_object(location).await
     }
 
+    async fn head_object_with_checksums(
+        &self,
+        location: &ObjectLocation,
+    ) -> Result<ObjectHead, StoreError> {
+        self.hook.before(Operation::HeadObject)?;
+        self.inner.head_object_with_checksums(location).await
+    }
+
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
         self.hook.before(Operation::HeadBucket)?;
         self.inner.head_bucket(bucket).await
@@ -123,21 +132,17 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         self.inner.create_multipart_upload(request).await
     }
 
-    async fn upload_part_copy(&self, request: &PartCopy) -> Result<String, StoreError> {
+    async fn upload_part_copy(&self, request: &PartCopy) -> Result<CompletedPart, StoreError> {
         self.hook.before(Operation::UploadPartCopy)?;
         self.inner.upload_part_copy(request).await
     }
 
     async fn complete_multipart_upload(
         &self,
-        destination: &ObjectLocation,
-        upload_id: &str,
-        parts: &[CompletedPart],
+        request: &CompleteRequest,
     ) -> Result<CopyOutcome, StoreError> {
         self.hook.before(Operation::CompleteMultipartUpload)?;
-        self.inner
-            .complete_multipart_upload(destination, upload_id, parts)
-            .await
+        self.inner.complete_multipart_upload(request).await
     }
 
     async fn get_acl(&self, location: &ObjectLocation) -> Result<Acl, StoreError> {

@@ -9,8 +9,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
-    TagDirective,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
+    PartCopy, StoreError, TagDirective,
 };
 use crate::object::{
     Acl, ActualEncryption, Checksum, ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags,
@@ -54,6 +54,7 @@ struct State {
     clock: i64,
     uploads: HashMap<String, Upload>,
     next_upload: u64,
+    kms_decrypt_denied: bool,
 }
 
 /// The in-memory store.
@@ -79,6 +80,53 @@ impl MemoryStore {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn head(&self, location: &ObjectLocation, checksums: bool) -> Result<ObjectHead, StoreError> {
+        let state = self.lock();
+        let object = Self::get(&state, location, "HeadObject").map_err(|e| match e {
+            // HEAD has no body, so a missing bucket looks like a missing key, as on S3.
+            StoreError::Service { .. } => StoreError::NotFound {
+                operation: "HeadObject",
+            },
+            other => other,
+        })?;
+        if checksums
+            && state.kms_decrypt_denied
+            && matches!(object.encryption, ActualEncryption::Kms { .. })
+        {
+            return Err(StoreError::Service {
+                operation: "HeadObject",
+                code: "Http403".into(),
+                status: 403,
+                message: String::new(),
+            });
+        }
+        Ok(ObjectHead {
+            location: ObjectLocation::current(&location.bucket, &location.key),
+            etag: object.etag.clone(),
+            size: object.body.len() as u64,
+            last_modified: Some(object.last_modified),
+            content_type: object.content_type.clone(),
+            storage_class: object.storage_class.clone(),
+            encryption: object.encryption.clone(),
+            tag_count: Some(object.tags.len() as u32),
+            archive: None,
+            website_redirect: None,
+            // Reported only with checksum mode, as on S3.
+            checksum: checksums.then(|| Checksum {
+                algorithm: "CRC64NVME",
+                value: etag_of(&object.body),
+            }),
+            metadata: object.metadata.clone(),
+            content_headers: ContentHeaders::default(),
+        })
+    }
+
+    /// Models a role without `kms:Decrypt`: HEAD with checksum mode on an SSE-KMS object is
+    /// refused with 403 (a HEAD's error has no body, so no code), as on S3.
+    pub fn deny_kms_decrypt(&self) {
+        self.lock().kms_decrypt_denied = true;
     }
 
     /// Creates an empty bucket.
@@ -143,6 +191,28 @@ impl MemoryStore {
     }
 }
 
+/// S3's destination `If-Match`: 412 when the object at the destination has another ETag, 404
+/// when there is none.
+fn check_destination(
+    state: &State,
+    destination: &ObjectLocation,
+    if_match: Option<&String>,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    let Some(wanted) = if_match else {
+        return Ok(());
+    };
+    match state
+        .buckets
+        .get(&destination.bucket)
+        .and_then(|b| b.get(&destination.key))
+    {
+        Some(current) if current.etag == *wanted => Ok(()),
+        Some(_) => Err(StoreError::PreconditionFailed { operation }),
+        None => Err(StoreError::NotFound { operation }),
+    }
+}
+
 fn no_such_bucket(operation: &'static str) -> StoreError {
     StoreError::Service {
         operation,
@@ -171,32 +241,14 @@ fn encryption_from(spec: Option<&EncryptionSpec>, copy_etag: &mut String) -> Act
 
 impl ObjectStore for MemoryStore {
     async fn head_object(&self, location: &ObjectLocation) -> Result<ObjectHead, StoreError> {
-        let state = self.lock();
-        let object = Self::get(&state, location, "HeadObject").map_err(|e| match e {
-            // HEAD has no body, so a missing bucket looks like a missing key, as on S3.
-            StoreError::Service { .. } => StoreError::NotFound {
-                operation: "HeadObject",
-            },
-            other => other,
-        })?;
-        Ok(ObjectHead {
-            location: ObjectLocation::current(&location.bucket, &location.key),
-            etag: object.etag.clone(),
-            size: object.body.len() as u64,
-            last_modified: Some(object.last_modified),
-            content_type: object.content_type.clone(),
-            storage_class: object.storage_class.clone(),
-            encryption: object.encryption.clone(),
-            tag_count: Some(object.tags.len() as u32),
-            archive: None,
-            website_redirect: None,
-            checksum: Some(Checksum {
-                algorithm: "CRC64NVME",
-                value: etag_of(&object.body),
-            }),
-            metadata: object.metadata.clone(),
-            content_headers: ContentHeaders::default(),
-        })
+        self.head(location, false)
+    }
+
+    async fn head_object_with_checksums(
+        &self,
+        location: &ObjectLocation,
+    ) -> Result<ObjectHead, StoreError> {
+        self.head(location, true)
     }
 
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
@@ -244,6 +296,12 @@ impl ObjectStore for MemoryStore {
         if !state.buckets.contains_key(&request.destination.bucket) {
             return Err(no_such_bucket(OP));
         }
+        check_destination(
+            &state,
+            &request.destination,
+            request.destination_if_match.as_ref(),
+            OP,
+        )?;
         let mut etag = source.etag.clone();
         let encryption = encryption_from(request.encryption.as_ref(), &mut etag);
         let is_self_copy = request.source.bucket == request.destination.bucket
@@ -304,7 +362,7 @@ impl ObjectStore for MemoryStore {
         Ok(id)
     }
 
-    async fn upload_part_copy(&self, request: &PartCopy) -> Result<String, StoreError> {
+    async fn upload_part_copy(&self, request: &PartCopy) -> Result<CompletedPart, StoreError> {
         const OP: &str = "UploadPartCopy";
         let mut state = self.lock();
         let source = Self::get(&state, &request.source, OP)?;
@@ -330,22 +388,32 @@ impl ObjectStore for MemoryStore {
             .uploads
             .get_mut(&request.upload_id)
             .ok_or_else(|| no_such_upload(OP))?;
+        let checksum = upload.start.checksum_algorithm.map(|_| etag.clone());
         upload.parts.insert(request.part_number, bytes);
-        Ok(etag)
+        Ok(CompletedPart {
+            part_number: request.part_number,
+            etag,
+            checksum,
+        })
     }
 
     async fn complete_multipart_upload(
         &self,
-        destination: &ObjectLocation,
-        upload_id: &str,
-        parts: &[CompletedPart],
+        request: &CompleteRequest,
     ) -> Result<CopyOutcome, StoreError> {
         const OP: &str = "CompleteMultipartUpload";
         let mut state = self.lock();
+        if !state.uploads.contains_key(&request.upload_id) {
+            return Err(no_such_upload(OP));
+        }
+        // As on S3, a failed condition leaves the upload open (the caller aborts it).
+        check_destination(&state, &request.destination, request.if_match.as_ref(), OP)?;
         let upload = state
             .uploads
-            .remove(upload_id)
+            .remove(&request.upload_id)
             .ok_or_else(|| no_such_upload(OP))?;
+        let destination = &request.destination;
+        let parts = &request.parts;
         let mut body = Vec::new();
         for part in parts {
             let bytes = upload

@@ -33,6 +33,10 @@ pub struct CopyRequest {
     pub source_if_match: Option<String>,
     /// Destination bucket and key (`version_id` ignored).
     pub destination: ObjectLocation,
+    /// Write only if the destination's ETag is still this one (`If-Match`): S3 checks the
+    /// source condition when a copy starts and writes the destination when it ends, so only a
+    /// destination condition keeps a newer upload from being replaced by older bytes.
+    pub destination_if_match: Option<String>,
     /// Storage class of the new object.
     pub storage_class: StorageClass,
     /// Encryption of the new object; `None` means the destination bucket's default.
@@ -63,6 +67,9 @@ pub struct MultipartStart {
     pub tags: Tags,
     /// Website redirect location.
     pub website_redirect: Option<String>,
+    /// Checksum algorithm of the new object (the source's, as a single CopyObject keeps it):
+    /// full-object for the CRCs, composite for SHA-1/SHA-256 (the only type S3 allows them).
+    pub checksum_algorithm: Option<&'static str>,
 }
 
 /// One UploadPartCopy: a byte range of the source into part `part_number`.
@@ -84,13 +91,31 @@ pub struct PartCopy {
     pub last_byte: u64,
 }
 
-/// A copied part: number and ETag, for CompleteMultipartUpload.
+/// A copied part: number, ETag and (when the upload has a checksum algorithm) the part's
+/// checksum, for CompleteMultipartUpload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompletedPart {
     /// 1-based part number.
     pub part_number: i32,
     /// The part's ETag.
     pub etag: String,
+    /// The part's checksum in the upload's algorithm, when it has one.
+    pub checksum: Option<String>,
+}
+
+/// Finishes a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteRequest {
+    /// Destination bucket and key of the upload.
+    pub destination: ObjectLocation,
+    /// The upload id.
+    pub upload_id: String,
+    /// The parts, in part-number order.
+    pub parts: Vec<CompletedPart>,
+    /// Complete only if the destination's ETag is still this one (`If-Match`).
+    pub if_match: Option<String>,
+    /// The upload's checksum algorithm, naming which checksum each part carries.
+    pub checksum_algorithm: Option<&'static str>,
 }
 
 /// What a successful copy produced.
@@ -111,7 +136,8 @@ pub enum StoreError {
         /// The S3 operation.
         operation: &'static str,
     },
-    /// A copy precondition (source ETag) failed: the object changed since we looked.
+    /// A copy or write precondition (source or destination ETag) failed: the object changed
+    /// since we looked.
     #[error("{operation}: precondition failed (the object changed since it was read)")]
     PreconditionFailed {
         /// The S3 operation.
@@ -164,6 +190,9 @@ impl StoreError {
                             | "ThrottlingException"
                             | "RequestTimeout"
                             | "RequestTimeTooSkewed"
+                            // A conditional write raced another write to the same key (409):
+                            // S3 says to read the ETag again and retry.
+                            | "ConditionalRequestConflict"
                     )
             }
             _ => false,
@@ -184,8 +213,16 @@ impl StoreError {
 
 /// The S3 operations the processor uses.
 pub trait ObjectStore: Send + Sync {
-    /// HEAD of an object version (the current one when `version_id` is `None`).
+    /// HEAD of an object version (the current one when `version_id` is `None`), without
+    /// checksums.
     fn head_object(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<ObjectHead, StoreError>> + Send;
+
+    /// HEAD with `ChecksumMode=ENABLED`, so content checksums are reported. On an SSE-KMS object
+    /// with a checksum this needs `kms:Decrypt` on its key, which a plain HEAD does not.
+    fn head_object_with_checksums(
         &self,
         location: &ObjectLocation,
     ) -> impl Future<Output = Result<ObjectHead, StoreError>> + Send;
@@ -218,18 +255,16 @@ pub trait ObjectStore: Send + Sync {
         request: &MultipartStart,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
-    /// Copies a byte range of the source into one part; returns the part's ETag.
+    /// Copies a byte range of the source into one part; returns the part's ETag and checksum.
     fn upload_part_copy(
         &self,
         request: &PartCopy,
-    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    ) -> impl Future<Output = Result<CompletedPart, StoreError>> + Send;
 
     /// Completes an upload from its parts (in part-number order).
     fn complete_multipart_upload(
         &self,
-        destination: &ObjectLocation,
-        upload_id: &str,
-        parts: &[CompletedPart],
+        request: &CompleteRequest,
     ) -> impl Future<Output = Result<CopyOutcome, StoreError>> + Send;
 
     /// The ACL of an object version.

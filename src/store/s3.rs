@@ -5,15 +5,16 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    AccessControlPolicy, ChecksumMode, CompletedMultipartUpload, CompletedPart as SdkCompletedPart,
-    GlacierJobParameters, Grant as SdkGrant, Grantee as SdkGrantee, MetadataDirective, Owner,
-    Permission, RestoreRequest, ServerSideEncryption, StorageClass as SdkStorageClass, Tag,
-    Tagging, TaggingDirective, Tier, Type as GranteeType,
+    AccessControlPolicy, ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload,
+    CompletedPart as SdkCompletedPart, GlacierJobParameters, Grant as SdkGrant,
+    Grantee as SdkGrantee, MetadataDirective, Owner, Permission, RestoreRequest,
+    ServerSideEncryption, StorageClass as SdkStorageClass, Tag, Tagging, TaggingDirective, Tier,
+    Type as GranteeType,
 };
 
 use super::{
-    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
-    TagDirective,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
+    PartCopy, StoreError, TagDirective,
 };
 use crate::keys::copy_source;
 use crate::object::{
@@ -235,19 +236,71 @@ fn version_or_none(location: &ObjectLocation) -> Option<String> {
     location.version_id.clone()
 }
 
-impl ObjectStore for S3Store {
-    async fn head_object(&self, location: &ObjectLocation) -> Result<ObjectHead, StoreError> {
+/// An ETag as the conditional headers want it: quoted.
+fn quoted(etag: &str) -> String {
+    format!("\"{etag}\"")
+}
+
+/// The checksum type a multipart copy asks for with `algorithm`: full-object for the CRCs (so
+/// the copy's checksum equals a single-part source's), composite for SHA-1/SHA-256, which S3
+/// only allows as composite on multipart uploads.
+fn multipart_checksum_type(algorithm: &str) -> ChecksumType {
+    if algorithm.starts_with("CRC") {
+        ChecksumType::FullObject
+    } else {
+        ChecksumType::Composite
+    }
+}
+
+/// Sets a part's checksum on the field of the upload's algorithm.
+fn with_part_checksum(
+    part: aws_sdk_s3::types::builders::CompletedPartBuilder,
+    algorithm: Option<&str>,
+    checksum: Option<&String>,
+) -> aws_sdk_s3::types::builders::CompletedPartBuilder {
+    let (Some(algorithm), Some(value)) = (algorithm, checksum) else {
+        return part;
+    };
+    match algorithm {
+        "CRC32" => part.checksum_crc32(value),
+        "CRC32C" => part.checksum_crc32_c(value),
+        "CRC64NVME" => part.checksum_crc64_nvme(value),
+        "SHA1" => part.checksum_sha1(value),
+        "SHA256" => part.checksum_sha256(value),
+        _ => part,
+    }
+}
+
+impl S3Store {
+    async fn head(
+        &self,
+        location: &ObjectLocation,
+        checksums: bool,
+    ) -> Result<ObjectHead, StoreError> {
         let out = self
             .client
             .head_object()
             .bucket(&location.bucket)
             .key(&location.key)
             .set_version_id(version_or_none(location))
-            .checksum_mode(ChecksumMode::Enabled)
+            .set_checksum_mode(checksums.then_some(ChecksumMode::Enabled))
             .send()
             .await
             .map_err(|e| classify("HeadObject", e))?;
         Ok(head_from_output(location, &out))
+    }
+}
+
+impl ObjectStore for S3Store {
+    async fn head_object(&self, location: &ObjectLocation) -> Result<ObjectHead, StoreError> {
+        self.head(location, false).await
+    }
+
+    async fn head_object_with_checksums(
+        &self,
+        location: &ObjectLocation,
+    ) -> Result<ObjectHead, StoreError> {
+        self.head(location, true).await
     }
 
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
@@ -315,7 +368,8 @@ impl ObjectStore for S3Store {
                 &source.key,
                 source.version_id.as_deref(),
             ))
-            .set_copy_source_if_match(request.source_if_match.as_ref().map(|e| format!("\"{e}\"")))
+            .set_copy_source_if_match(request.source_if_match.as_deref().map(quoted))
+            .set_if_match(request.destination_if_match.as_deref().map(quoted))
             .bucket(&request.destination.bucket)
             .key(&request.destination.key)
             .metadata_directive(MetadataDirective::Copy)
@@ -328,7 +382,7 @@ impl ObjectStore for S3Store {
             }
             Some(EncryptionSpec::Kms { key, bucket_key }) => copy
                 .server_side_encryption(ServerSideEncryption::AwsKms)
-                .set_ssekms_key_id(key.as_ref().map(|k| k.configured.clone()))
+                .set_ssekms_key_id(key.as_ref().map(|k| k.for_request().to_owned()))
                 .set_bucket_key_enabled(*bucket_key),
         };
         copy = match &request.tags {
@@ -439,6 +493,13 @@ impl ObjectStore for S3Store {
         request: &MultipartStart,
     ) -> Result<String, StoreError> {
         let headers = &request.content_headers;
+        let parsed_expires = headers
+            .expires
+            .as_deref()
+            .and_then(|e| DateTime::from_str(e, DateTimeFormat::HttpDate).ok());
+        // An `Expires` that is not an HTTP date (S3 stores any text) is restated verbatim:
+        // CopyObject keeps it, so a multipart copy must not drop it.
+        let raw_expires = headers.expires.clone().filter(|_| parsed_expires.is_none());
         let mut create = self
             .client
             .create_multipart_upload()
@@ -450,12 +511,7 @@ impl ObjectStore for S3Store {
             .set_content_disposition(headers.content_disposition.clone())
             .set_content_encoding(headers.content_encoding.clone())
             .set_content_language(headers.content_language.clone())
-            .set_expires(
-                headers
-                    .expires
-                    .as_deref()
-                    .and_then(|e| DateTime::from_str(e, DateTimeFormat::HttpDate).ok()),
-            )
+            .set_expires(parsed_expires.clone())
             .set_metadata((!request.metadata.is_empty()).then(|| {
                 request
                     .metadata
@@ -464,7 +520,9 @@ impl ObjectStore for S3Store {
                     .collect()
             }))
             .set_tagging((!request.tags.is_empty()).then(|| encode_tags(&request.tags)))
-            .set_website_redirect_location(request.website_redirect.clone());
+            .set_website_redirect_location(request.website_redirect.clone())
+            .set_checksum_algorithm(request.checksum_algorithm.map(ChecksumAlgorithm::from))
+            .set_checksum_type(request.checksum_algorithm.map(multipart_checksum_type));
         create = match &request.encryption {
             None => create,
             Some(EncryptionSpec::Aes256) => {
@@ -472,13 +530,22 @@ impl ObjectStore for S3Store {
             }
             Some(EncryptionSpec::Kms { key, bucket_key }) => create
                 .server_side_encryption(ServerSideEncryption::AwsKms)
-                .set_ssekms_key_id(key.as_ref().map(|k| k.configured.clone()))
+                .set_ssekms_key_id(key.as_ref().map(|k| k.for_request().to_owned()))
                 .set_bucket_key_enabled(*bucket_key),
         };
-        let out = create
-            .send()
-            .await
-            .map_err(|e| classify("CreateMultipartUpload", e))?;
+        let out = match raw_expires {
+            None => create.send().await,
+            Some(expires) => {
+                create
+                    .customize()
+                    .mutate_request(move |http| {
+                        http.headers_mut().insert("expires", expires.clone());
+                    })
+                    .send()
+                    .await
+            }
+        }
+        .map_err(|e| classify("CreateMultipartUpload", e))?;
         out.upload_id()
             .map(str::to_owned)
             .ok_or_else(|| StoreError::Transport {
@@ -487,7 +554,7 @@ impl ObjectStore for S3Store {
             })
     }
 
-    async fn upload_part_copy(&self, request: &PartCopy) -> Result<String, StoreError> {
+    async fn upload_part_copy(&self, request: &PartCopy) -> Result<CompletedPart, StoreError> {
         let source = &request.source;
         let out = self
             .client
@@ -505,32 +572,55 @@ impl ObjectStore for S3Store {
                 "bytes={}-{}",
                 request.first_byte, request.last_byte
             ))
-            .set_copy_source_if_match(request.source_if_match.as_ref().map(|e| format!("\"{e}\"")))
+            .set_copy_source_if_match(request.source_if_match.as_deref().map(quoted))
             .send()
             .await
             .map_err(|e| classify("UploadPartCopy", e))?;
-        out.copy_part_result()
+        let result = out.copy_part_result();
+        let etag = result
             .and_then(|r| r.e_tag())
             .map(str::to_owned)
             .ok_or_else(|| StoreError::Transport {
                 operation: "UploadPartCopy",
                 message: "response has no part ETag".into(),
-            })
+            })?;
+        let checksum = result.and_then(|r| {
+            [
+                r.checksum_crc64_nvme(),
+                r.checksum_crc32(),
+                r.checksum_crc32_c(),
+                r.checksum_sha1(),
+                r.checksum_sha256(),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|v| !v.is_empty())
+            .map(str::to_owned)
+        });
+        Ok(CompletedPart {
+            part_number: request.part_number,
+            etag,
+            checksum,
+        })
     }
 
     async fn complete_multipart_upload(
         &self,
-        destination: &ObjectLocation,
-        upload_id: &str,
-        parts: &[CompletedPart],
+        request: &CompleteRequest,
     ) -> Result<CopyOutcome, StoreError> {
-        let parts = parts
+        let destination = &request.destination;
+        let parts = request
+            .parts
             .iter()
             .map(|p| {
-                SdkCompletedPart::builder()
-                    .part_number(p.part_number)
-                    .e_tag(&p.etag)
-                    .build()
+                with_part_checksum(
+                    SdkCompletedPart::builder()
+                        .part_number(p.part_number)
+                        .e_tag(&p.etag),
+                    request.checksum_algorithm,
+                    p.checksum.as_ref(),
+                )
+                .build()
             })
             .collect();
         let out = self
@@ -538,7 +628,8 @@ impl ObjectStore for S3Store {
             .complete_multipart_upload()
             .bucket(&destination.bucket)
             .key(&destination.key)
-            .upload_id(upload_id)
+            .upload_id(&request.upload_id)
+            .set_if_match(request.if_match.as_deref().map(quoted))
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
