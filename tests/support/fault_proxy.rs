@@ -87,7 +87,7 @@ impl FaultProxy {
 }
 
 /// Reads one request (head and Content-Length body).
-async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>> {
+pub async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>> {
     let mut data = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     let head_end = loop {
@@ -185,13 +185,23 @@ async fn handle(
             }
         }
     }
-    // Forward with Connection: close and relay the response until the server closes.
+    forward(client, upstream, &head, &body).await
+}
+
+/// Forwards one request with `Connection: close` and relays the response until the server
+/// closes the connection.
+pub async fn forward(
+    mut client: TcpStream,
+    upstream: &str,
+    head: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
     let mut lines: Vec<&str> = head.trim_end_matches("\r\n").split("\r\n").collect();
     lines.retain(|l| !l.to_ascii_lowercase().starts_with("connection:"));
     let forwarded_head = format!("{}\r\nConnection: close\r\n\r\n", lines.join("\r\n"));
     let mut server = TcpStream::connect(upstream).await?;
     server.write_all(forwarded_head.as_bytes()).await?;
-    server.write_all(&body).await?;
+    server.write_all(body).await?;
     let mut response = Vec::new();
     server.read_to_end(&mut response).await?;
     client.write_all(&response).await?;

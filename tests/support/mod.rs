@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod localstack;
+pub mod race_proxy;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
