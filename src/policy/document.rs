@@ -201,6 +201,7 @@ fn validate(document: RawDocument) -> Result<Policy, PolicyError> {
         }
         rules.push(rule);
     }
+    check_backup_locations(&rules)?;
     Ok(Policy {
         rules,
         dry_run: document.dry_run,
@@ -243,7 +244,7 @@ fn validate_rule(index: usize, raw: RawRule) -> Result<Rule, PolicyError> {
         .transpose()?;
     let backup = raw
         .backup
-        .map(|v| validate_backup(&format!("{path}.backup"), v, &matcher))
+        .map(|v| validate_backup(&format!("{path}.backup"), v))
         .transpose()?;
     let tags = validate_tags(&format!("{path}.tags"), raw.tags)?;
     Ok(Rule {
@@ -390,7 +391,7 @@ fn validate_storage_class(path: &str, name: &str) -> Result<StorageClass, Policy
     }
 }
 
-fn validate_backup(path: &str, value: Value, matcher: &Matcher) -> Result<BackupSpec, PolicyError> {
+fn validate_backup(path: &str, value: Value) -> Result<BackupSpec, PolicyError> {
     let raw = match value {
         Value::String(bucket) => RawBackup {
             bucket,
@@ -410,15 +411,6 @@ fn validate_backup(path: &str, value: Value, matcher: &Matcher) -> Result<Backup
         }
     };
     check_bucket_name(&format!("{path}.bucket"), &raw.bucket)?;
-    if raw.prefix.is_empty() && matcher.buckets.contains(&raw.bucket) {
-        return Err(invalid(
-            format!("{path}.prefix"),
-            format!(
-                "the backup would overwrite the source objects in bucket {:?}; use another bucket or give a prefix",
-                raw.bucket
-            ),
-        ));
-    }
     let storage_class = raw
         .storage_class
         .map(|c| validate_storage_class(&format!("{path}.storage_class"), &c))
@@ -436,6 +428,9 @@ fn validate_backup(path: &str, value: Value, matcher: &Matcher) -> Result<Backup
     })
 }
 
+/// Characters S3 allows in tag keys and values besides letters, digits and spaces.
+const TAG_PUNCTUATION: &str = "_.:/=+-@";
+
 fn validate_tags(path: &str, tags: BTreeMap<String, String>) -> Result<Tags, PolicyError> {
     if tags.len() > MAX_TAGS {
         return Err(invalid(
@@ -447,26 +442,95 @@ fn validate_tags(path: &str, tags: BTreeMap<String, String>) -> Result<Tags, Pol
         ));
     }
     for (key, value) in &tags {
-        if key.is_empty() || key.chars().count() > 128 {
+        let field = format!("{path}.{key}");
+        check_tag_text(&field, "key", key, 1, 128)?;
+        check_tag_text(&field, "value", value, 0, 256)?;
+        if key.to_ascii_lowercase().starts_with("aws:") {
             return Err(invalid(
-                path,
-                format!("tag key {key:?} must be 1 to 128 characters"),
-            ));
-        }
-        if key.starts_with("aws:") {
-            return Err(invalid(
-                path,
-                format!("tag key {key:?} uses the reserved prefix `aws:`"),
-            ));
-        }
-        if value.chars().count() > 256 {
-            return Err(invalid(
-                path,
-                format!("value of tag {key:?} is longer than 256 characters"),
+                field,
+                format!("tag key {key:?} uses the prefix `aws:`, which S3 reserves for AWS"),
             ));
         }
     }
     Ok(tags)
+}
+
+/// S3's tag rules: lengths in UTF-16 code units (as S3 counts them), and only letters, digits,
+/// spaces and `_ . : / = + - @`. Anything else is refused by S3 with `InvalidTag` on every
+/// object, so it is refused here, at cold start.
+fn check_tag_text(
+    field: &str,
+    what: &str,
+    text: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), PolicyError> {
+    let length = text.encode_utf16().count();
+    if length < min || length > max {
+        return Err(invalid(
+            field,
+            format!("tag {what} {text:?} is {length} UTF-16 units long; S3 allows {min} to {max}"),
+        ));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || *c == ' ' || TAG_PUNCTUATION.contains(*c)))
+    {
+        return Err(invalid(
+            field,
+            format!(
+                "tag {what} {text:?} contains {bad:?}; S3 allows only letters, digits, spaces and _ . : / = + - @"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses backup locations whose copies another rule (or the same one) would pick up again:
+/// copies of copies, until keys reach S3's 1,024-byte limit. Only rules that name their
+/// buckets are checked here; for rules that cover any bucket, objects in a backup location
+/// are left alone at run time.
+fn check_backup_locations(rules: &[Rule]) -> Result<(), PolicyError> {
+    for (index, rule) in rules.iter().enumerate() {
+        let Some(backup) = &rule.backup else {
+            continue;
+        };
+        for (other_index, other) in rules.iter().enumerate() {
+            let matcher = &other.matcher;
+            if !matcher.buckets.contains(&backup.bucket) {
+                continue;
+            }
+            let prefix = matcher.prefix.as_deref().unwrap_or_default();
+            let overlap = backup.prefix.starts_with(prefix) || prefix.starts_with(&backup.prefix);
+            if !overlap {
+                continue;
+            }
+            let who = if other_index == index {
+                "this rule's own match".to_owned()
+            } else {
+                format!("rule `{}` (rules[{other_index}].match)", other.name)
+            };
+            let (field, fix) = if backup.prefix.is_empty() {
+                (
+                    format!("rules[{index}].backup.prefix"),
+                    "the backup would overwrite the source objects; use another bucket or give a prefix that no rule matches",
+                )
+            } else {
+                (
+                    format!("rules[{index}].backup.prefix"),
+                    "use a backup prefix that no rule matches, or narrow that rule's prefix",
+                )
+            };
+            return Err(invalid(
+                field,
+                format!(
+                    "backups go to s3://{}/{}…, which {who} also covers, so backups would be processed again (copies of copies); {fix}",
+                    backup.bucket, backup.prefix
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_bucket_name(path: &str, bucket: &str) -> Result<(), PolicyError> {
@@ -578,7 +642,7 @@ rules:
                 "match: { buckets: [src-bucket] }\nbackup: src-bucket",
                 "rules[0].backup.prefix",
             ),
-            ("tags: { \"aws:x\": y }", "rules[0].tags"),
+            ("tags: { \"aws:x\": y }", "rules[0].tags.aws:x"),
             (
                 "storage_class: GLACIER\nrestore: { days: 0 }",
                 "rules[0].restore.days",
@@ -591,6 +655,115 @@ rules:
         for (text, field) in cases {
             let err = parse_policy(text).expect_err(text);
             assert_eq!(field_of(err), field, "document: {text}");
+        }
+    }
+
+    /// Tags S3 would answer `InvalidTag` for, on every object: refused at cold start, naming
+    /// `rules[i].tags.<key>` and what S3 allows.
+    #[test]
+    fn tags_s3_would_reject_are_refused_with_their_key() {
+        let long_key = "k".repeat(129);
+        let long_value = "v".repeat(257);
+        // 64 emoji are 128 UTF-16 units but only 64 characters: S3 counts units.
+        let emoji_key = "\u{1F600}".repeat(65);
+        let cases = [
+            (
+                "tags: { \"a&b\": x }".to_owned(),
+                "rules[0].tags.a&b",
+                "S3 allows only",
+            ),
+            (
+                "tags: { k: \"x,y\" }".to_owned(),
+                "rules[0].tags.k",
+                "S3 allows only",
+            ),
+            (
+                "tags: { k: \"(x)\" }".to_owned(),
+                "rules[0].tags.k",
+                "S3 allows only",
+            ),
+            (
+                "tags: { \"#k\": x }".to_owned(),
+                "rules[0].tags.#k",
+                "S3 allows only",
+            ),
+            (
+                "tags: { \"AWS:k\": x }".to_owned(),
+                "rules[0].tags.AWS:k",
+                "reserves",
+            ),
+            (
+                format!("tags: {{ {long_key}: x }}"),
+                "rules[0].tags.",
+                "1 to 128",
+            ),
+            (
+                format!("tags: {{ k: {long_value} }}"),
+                "rules[0].tags.k",
+                "0 to 256",
+            ),
+            (
+                format!("tags: {{ \"{emoji_key}\": x }}"),
+                "rules[0].tags.",
+                "130 UTF-16 units",
+            ),
+            (
+                "rules:\n  - tags: { ok: yes }\n  - tags: { \"bad|key\": x }".to_owned(),
+                "rules[1].tags.bad|key",
+                "S3 allows only",
+            ),
+        ];
+        for (text, field, says) in cases {
+            let err = parse_policy(&text).expect_err(&text);
+            let message = err.to_string();
+            assert!(field_of(err).starts_with(field), "{text}: {message}");
+            assert!(message.contains(says), "{text}: {message}");
+        }
+        let ampersand = "tags: { \"team name\": \"data & co\" }";
+        assert!(
+            parse_policy(ampersand).is_err(),
+            "& is not allowed in values either"
+        );
+        let allowed = "tags: { \"a_b.c:d/e=f+g-h@i j\": \"ü é 漢字 0-9\", empty: \"\" }";
+        assert!(
+            parse_policy(allowed).is_ok(),
+            "letters, digits, spaces, _.:/=+-@ and empty values"
+        );
+    }
+
+    /// Backup locations whose copies a rule would pick up again are refused at cold start.
+    #[test]
+    fn backup_locations_that_feed_rules_are_refused() {
+        let cases = [
+            (
+                "match: { buckets: [src-bucket] }\nbackup: src-bucket",
+                "rules[0].backup.prefix",
+            ),
+            (
+                "match: { buckets: [src-bucket] }\nbackup: { bucket: src-bucket, prefix: copies/ }",
+                "rules[0].backup.prefix",
+            ),
+            (
+                "rules:\n  - match: { buckets: [a-bucket] }\n    backup: { bucket: b-bucket, prefix: in/ }\n  - match: { buckets: [b-bucket], prefix: in/ }\n    backup: { bucket: a-bucket, prefix: back/ }",
+                "rules[0].backup.prefix",
+            ),
+            (
+                "rules:\n  - match: { buckets: [a-bucket], prefix: data/ }\n    tags: { a: b }\n  - match: { buckets: [b-bucket] }\n    backup: { bucket: a-bucket, prefix: data/copies/ }",
+                "rules[1].backup.prefix",
+            ),
+        ];
+        for (text, field) in cases {
+            let err = parse_policy(text).expect_err(text);
+            let message = err.to_string();
+            assert_eq!(field_of(err), field, "{text}: {message}");
+            assert!(message.contains("processed again"), "{message}");
+        }
+        for fine in [
+            "backup: my-backup",
+            "match: { buckets: [src-bucket], prefix: data/ }\nbackup: { bucket: src-bucket, prefix: backup/ }",
+            "match: { buckets: [src-bucket] }\nbackup: other-bucket",
+        ] {
+            assert!(parse_policy(fine).is_ok(), "{fine}");
         }
     }
 
