@@ -215,6 +215,11 @@ pub struct ObjectHead {
     pub metadata: BTreeMap<String, String>,
     /// Content headers other than Content-Type, which a multipart copy must restate.
     pub content_headers: ContentHeaders,
+    /// Intelligent-Tiering archive tier (`ARCHIVE_ACCESS`, `DEEP_ARCHIVE_ACCESS`), if in one.
+    pub archive_access_tier: Option<String>,
+    /// Object Lock retention or legal hold, as HEAD reports it (when the role may read them),
+    /// e.g. `COMPLIANCE until 2030-01-01T00:00:00Z`.
+    pub object_lock: Option<String>,
 }
 
 /// Content headers a multipart copy must set explicitly (a single CopyObject copies them).

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::apply::apply;
 use crate::apply::copy::{CopyError, CopySettings};
 use crate::object::{ObjectHead, ObjectLocation, ObjectRef, Tags};
-use crate::plan::{Action, PlanInput, plan};
+use crate::plan::{Action, Plan, PlanInput, backup_is_current, plan};
 use crate::policy::{Policy, Rule};
 use crate::store::{ObjectStore, StoreError};
 
@@ -18,7 +18,7 @@ use crate::store::{ObjectStore, StoreError};
 pub enum Outcome {
     /// Actions were applied.
     Applied,
-    /// Already compliant (or nothing can be done now; see notes): nothing written.
+    /// Every requirement of the rule is met; nothing written.
     Compliant,
     /// Dry run: the actions were planned and not applied.
     Planned,
@@ -28,7 +28,10 @@ pub enum Outcome {
     Gone,
     /// A newer object replaced the one the event is about; that object's own event handles it.
     Stale,
-    /// Ignored on purpose (not an ObjectCreated event, a test event, ...).
+    /// Left (partly) undone on purpose, with notes saying what and why: an archived object
+    /// not restored, the cost guard, SSE-C or DSSE encryption, Object Lock, a backup copy
+    /// itself, or an event that is not about a created object. What could be done was done
+    /// (see `actions`).
     Skipped,
     /// Failed; the invocation reports an error so the event is retried.
     Failed,
@@ -95,6 +98,9 @@ impl ObjectReport {
             let names: Vec<&str> = self.actions.iter().map(Action::name).collect();
             text.push_str(&format!(": {}", names.join(",")));
         }
+        if self.outcome == Outcome::Skipped && !self.notes.is_empty() {
+            text.push_str(&format!(" ({})", self.notes.join("; ")));
+        }
         text
     }
 
@@ -158,12 +164,27 @@ async fn reconcile_inner<S: ObjectStore>(
     if !covered {
         return report;
     }
+    if let Some(rule) = policy.backup_rule_for(&location.bucket, &location.key) {
+        return report.with_note(
+            Outcome::Skipped,
+            format!(
+                "object is in rule `{}`'s backup location; backups are left as they were copied",
+                rule.name
+            ),
+        );
+    }
     // Checksums are read only when they will be compared (backup currency): checksum mode
     // needs `kms:Decrypt` on SSE-KMS objects, which tag-only or ACL-only rules do not.
     let checksums = policy.rules.iter().any(|rule| rule.backup.is_some());
     let head = match head_source(store, object, checksums).await {
         Ok(Some(head)) => head,
         Ok(None) => return missing_object(store, report).await,
+        Err(StoreError::Service { status: 400, .. }) => {
+            return report.with_note(
+                Outcome::Skipped,
+                "HEAD answered 400 Bad Request, as S3 does for an object encrypted with a customer-provided key (SSE-C) when the key is not sent; the function never has that key, so it can neither read nor copy the object",
+            );
+        }
         Err(err) => return report.failed_store(&err),
     };
     report.key.clone_from(&head.location.key);
@@ -210,22 +231,18 @@ async fn reconcile_inner<S: ObjectStore>(
         ia_min_size: policy.ia_min_size,
         acl: acl.as_ref(),
     };
-    let plan = match plan(input, rule) {
-        Ok(plan) => plan,
-        Err(err) => return report.failed("PlanError", err),
-    };
+    let plan = plan(input, rule);
     report.notes.extend(plan.notes.iter().cloned());
+    report.notes.extend(plan.unmet.iter().cloned());
     report.actions = earlier_actions;
     report.actions.extend(plan.actions.iter().cloned());
     if plan.is_empty() {
-        report.outcome = if report.actions.is_empty() {
-            Outcome::Compliant
-        } else if options.dry_run {
+        report.outcome = if options.dry_run && !report.actions.is_empty() {
             Outcome::Planned
         } else {
             Outcome::Applied
         };
-        return report;
+        return settle(report, &plan);
     }
     if options.dry_run {
         report.outcome = Outcome::Planned;
@@ -240,7 +257,7 @@ async fn reconcile_inner<S: ObjectStore>(
     match apply(store, &head, &plan, &options.copy, options.deadline).await {
         Ok(()) => {
             report.outcome = Outcome::Applied;
-            report
+            settle(report, &plan)
         }
         Err(err) => match &err.source {
             CopyError::DeadlineNear { .. } => {
@@ -257,8 +274,8 @@ async fn reconcile_inner<S: ObjectStore>(
                 format!("{}: the object was deleted while being processed", err.step),
             ),
             CopyError::Store(StoreError::InvalidObjectState { .. }) => report.with_note(
-                Outcome::Compliant,
-                format!("{}: the object is archived; restore it before it can be copied", err.step),
+                Outcome::Skipped,
+                format!("{}: the object is archived (InvalidObjectState); restore it before it can be copied", err.step),
             ),
             CopyError::Store(other) => {
                 let transient = other.is_transient();
@@ -269,6 +286,26 @@ async fn reconcile_inner<S: ObjectStore>(
             }
         },
     }
+}
+
+/// The outcome once the plan's writes are done (or there were none): `failed` when a
+/// requirement cannot be met (the rest was still applied), `skipped` when some were left
+/// undone on purpose, `compliant` when nothing was needed; otherwise as set (`applied`,
+/// `planned`).
+fn settle(mut report: ObjectReport, plan: &Plan) -> ObjectReport {
+    if let Some(failure) = plan.failures.first() {
+        let failures: Vec<String> = plan.failures.iter().map(ToString::to_string).collect();
+        return report.failed(failure.code(), failures.join("; "));
+    }
+    if report.outcome == Outcome::Planned {
+        return report;
+    }
+    if !plan.unmet.is_empty() {
+        report.outcome = Outcome::Skipped;
+    } else if report.actions.is_empty() {
+        report.outcome = Outcome::Compliant;
+    }
+    report
 }
 
 /// HEAD of the current object under the decoded key, or else under the key exactly as the
@@ -363,7 +400,7 @@ async fn backup_noncurrent_version<S: ObjectStore>(
         key: current.location.key.clone(),
         version_id: Some(version_id.clone()),
     };
-    let old = match store.head_object(&location).await {
+    let old = match head_maybe_with_checksums(store, &location, true).await {
         Ok(old) => old,
         Err(StoreError::NotFound { .. }) => return NoncurrentBackup::NotWanted,
         Err(err) => return NoncurrentBackup::Failed(err),
@@ -378,8 +415,16 @@ async fn backup_noncurrent_version<S: ObjectStore>(
     if old.archive.is_some() {
         return NoncurrentBackup::NotWanted;
     }
+    let destination = ObjectLocation::current(&spec.bucket, spec.key_for(&old.location.key));
+    // Duplicates of the original Put event arrive after the function's own rewrite made that
+    // version noncurrent; its bytes are already in the backup, so it is not copied again.
+    match head_maybe_with_checksums(store, &destination, true).await {
+        Ok(backup) if backup_is_current(&old, &backup) => return NoncurrentBackup::NotWanted,
+        Ok(_) | Err(StoreError::NotFound { .. }) => {}
+        Err(err) => return NoncurrentBackup::Failed(err),
+    }
     let action = Action::Backup {
-        destination: ObjectLocation::current(&spec.bucket, spec.key_for(&old.location.key)),
+        destination,
         storage_class: spec
             .storage_class
             .clone()
@@ -387,9 +432,9 @@ async fn backup_noncurrent_version<S: ObjectStore>(
         encryption: spec.encryption.clone(),
     };
     if !options.dry_run {
-        let plan = crate::plan::Plan {
+        let plan = Plan {
             actions: vec![action.clone()],
-            notes: Vec::new(),
+            ..Plan::default()
         };
         if let Err(err) = apply(store, &old, &plan, &options.copy, options.deadline).await {
             return match err.source {
@@ -500,6 +545,7 @@ fn log_report(report: &ObjectReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::object::StorageClass;
     use crate::policy::document::parse_policy;
     use crate::store::counting::CountingStore;
     use crate::store::faults::FaultInjectingStore;
@@ -662,6 +708,108 @@ mod tests {
             memory(&store).object("backup-bucket", "k").map(|o| o.body),
             Some(b"hello".to_vec())
         );
+    }
+
+    /// A tag problem never blocks the important work: the backup and the rewrite run, and the
+    /// object is reported failed for its tags (visible, retried), not dropped silently.
+    #[tokio::test]
+    async fn too_many_tags_still_gets_backup_and_rewrite_then_fails() {
+        let (store, policy) = setup();
+        let full: Tags = (0..10).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        let mut stored = memory(&store).object("src-bucket", "k").unwrap();
+        stored.tags = full;
+        memory(&store).put_object("src-bucket", "k", stored);
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+        assert_eq!(report.error_code.as_deref(), Some("TooManyTags"));
+        assert!(!report.transient);
+        let names: Vec<&str> = report.actions.iter().map(Action::name).collect();
+        assert_eq!(names, ["backup", "rewrite"]);
+        assert!(memory(&store).object("backup-bucket", "k").is_some());
+        let stored = memory(&store).object("src-bucket", "k").unwrap();
+        assert_eq!(stored.storage_class.as_str(), "GLACIER");
+        assert_eq!(stored.tags.len(), 10, "the object's own tags are kept");
+    }
+
+    /// SSE-C: HEAD without the customer key answers 400; the object is skipped with a note
+    /// instead of failing forever into the dead-letter queue.
+    #[tokio::test]
+    async fn sse_c_objects_are_skipped_with_a_note() {
+        let (store, policy) = setup();
+        store.inner().fail_call(
+            Operation::HeadObject,
+            1,
+            StoreError::Service {
+                operation: "HeadObject",
+                code: "Http400".into(),
+                status: 400,
+                message: String::new(),
+            },
+        );
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
+        assert!(report.notes[0].contains("SSE-C"), "{report:?}");
+        assert_eq!(store.counts().writes(), 0);
+    }
+
+    /// Objects in a rule's backup location are backups: left alone, before any request.
+    #[tokio::test]
+    async fn backups_are_left_alone() {
+        let (store, policy) = setup();
+        memory(&store).put("backup-bucket", "k", b"copy", "text/plain");
+        let report = reconcile(&store, &policy, &object("backup-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
+        assert!(report.notes[0].contains("backup location"), "{report:?}");
+        assert_eq!(store.counts(), Default::default(), "no request at all");
+    }
+
+    /// An archived object gets its tags (no restore needed for that) and is reported skipped
+    /// for the copies it cannot get, never compliant.
+    #[tokio::test]
+    async fn archived_objects_get_tags_and_are_skipped_not_compliant() {
+        let (store, _) = setup();
+        let mut archived = memory(&store).object("src-bucket", "k").unwrap();
+        archived.storage_class = StorageClass::Glacier;
+        memory(&store).put_object("src-bucket", "k", archived);
+        let policy = parse_policy("backup: backup-bucket\ntags: { processed-by: s3pp }").unwrap();
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
+        let names: Vec<&str> = report.actions.iter().map(Action::name).collect();
+        assert_eq!(names, ["put_tags"]);
+        assert!(
+            report.notes.iter().any(|n| n.contains("needs a restore")),
+            "{report:?}"
+        );
+        assert!(memory(&store).object("backup-bucket", "k").is_none());
+    }
+
+    /// InvalidObjectState at copy time (archived after HEAD): skipped with a note.
+    #[tokio::test]
+    async fn invalid_object_state_at_copy_time_is_skipped() {
+        let (store, policy) = setup();
+        store.inner().fail_call(
+            Operation::CopyObject,
+            1,
+            StoreError::InvalidObjectState {
+                operation: "CopyObject",
+            },
+        );
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
+        assert!(report.notes[0].contains("InvalidObjectState"), "{report:?}");
+    }
+
+    /// The cost guard leaves the object out of IA on purpose: skipped, every time, with why.
+    #[tokio::test]
+    async fn cost_guard_is_reported_as_skipped() {
+        let (store, _) = setup();
+        let policy = parse_policy("storage_class: STANDARD_IA").unwrap();
+        for _ in 0..2 {
+            let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+            assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
+            assert!(report.notes[0].contains("cost guard"), "{report:?}");
+        }
+        assert_eq!(store.counts().writes(), 0);
     }
 
     #[tokio::test]

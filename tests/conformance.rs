@@ -53,6 +53,10 @@ fn main() {
         newer_upload_before_multipart_completion_is_not_overwritten,
         newer_upload_during_single_copy_is_not_overwritten,
         decoded_and_raw_keys_both_existing_pick_the_events_object,
+        archived_objects_get_tags_without_a_restore_and_are_skipped,
+        sse_c_objects_are_skipped_not_failed,
+        small_objects_are_backed_up_in_standard,
+        all_versions_does_not_copy_a_noncurrent_version_again,
     ];
     if args.list {
         let trials = tests
@@ -824,4 +828,137 @@ async fn decoded_and_raw_keys_both_existing_pick_the_events_object(env: &Env) {
             .is_err(),
         "the other object is not the event's"
     );
+}
+
+/// Relies on: LocalStack allowing tagging calls on archived objects without a restore, as S3
+/// does (moto refuses them) and refusing copies of them (InvalidObjectState).
+async fn archived_objects_get_tags_without_a_restore_and_are_skipped(env: &Env) {
+    let s3 = env.s3();
+    let (source, backup) = buckets(&s3, "cf-archived").await;
+    s3.put_object()
+        .bucket(&source)
+        .key("cold.bin")
+        .body(ByteStream::from_static(b"frozen"))
+        .storage_class(StorageClass::Glacier)
+        .send()
+        .await
+        .expect("put");
+    let processor = processor(
+        &s3,
+        policy(&format!("backup: {backup}\ntags: {{ processed-by: s3pp }}")),
+    );
+    let report = processor
+        .handle(&put_event(&source, "cold.bin", None, None))
+        .await
+        .expect("invocation");
+    let object = &report.objects[0];
+    assert_eq!(object.outcome, Outcome::Skipped, "{report:?}");
+    assert!(
+        object.notes.iter().any(|n| n.contains("needs a restore")),
+        "{report:?}"
+    );
+    assert_eq!(
+        tags(&s3, &source, "cold.bin")
+            .await
+            .get("processed-by")
+            .map(String::as_str),
+        Some("s3pp"),
+        "tags go on without a restore"
+    );
+    assert!(
+        keys(&s3, &backup).await.is_empty(),
+        "no copy of an archived object"
+    );
+}
+
+/// Relies on: LocalStack answering HEAD without the customer key with 400, as S3 does for
+/// SSE-C objects.
+async fn sse_c_objects_are_skipped_not_failed(env: &Env) {
+    // The customer key: 32 bytes of 0x07, base64, and the base64 of its MD5 (S3 wants both).
+    const KEY_B64: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    const KEY_MD5_B64: &str = "y4HAEFCYWuvAXWFTtA1Qpg==";
+    let s3 = env.s3();
+    let (source, backup) = buckets(&s3, "cf-sse-c").await;
+    s3.put_object()
+        .bucket(&source)
+        .key("secret.bin")
+        .body(ByteStream::from_static(b"customer keyed"))
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(KEY_B64)
+        .sse_customer_key_md5(KEY_MD5_B64)
+        .send()
+        .await
+        .expect("put with SSE-C");
+    let processor = processor(&s3, policy(&format!("backup: {backup}")));
+    let report = processor
+        .handle(&put_event(&source, "secret.bin", None, None))
+        .await
+        .expect("the invocation does not fail");
+    assert_eq!(report.objects[0].outcome, Outcome::Skipped, "{report:?}");
+    assert!(report.objects[0].notes[0].contains("SSE-C"), "{report:?}");
+}
+
+/// Relies on: LocalStack storing the class a copy asks for. The cost guard covers backups:
+/// GLACIER_IR bills 128 KiB per object, so a tiny object's backup stays in STANDARD.
+async fn small_objects_are_backed_up_in_standard(env: &Env) {
+    let s3 = env.s3();
+    let (source, backup) = buckets(&s3, "cf-small-backup").await;
+    s3.put_object()
+        .bucket(&source)
+        .key("tiny.txt")
+        .body(ByteStream::from_static(b"tiny"))
+        .send()
+        .await
+        .expect("put");
+    let processor = processor(
+        &s3,
+        policy(&format!(
+            "backup: {{ bucket: {backup}, storage_class: GLACIER_IR }}"
+        )),
+    );
+    let report = processor
+        .handle(&put_event(&source, "tiny.txt", None, None))
+        .await
+        .expect("invocation");
+    assert_eq!(report.objects[0].outcome, Outcome::Skipped, "{report:?}");
+    assert!(
+        report.objects[0].notes[0].contains("cost guard"),
+        "{report:?}"
+    );
+    let copy = head_of(&s3, &backup, "tiny.txt").await;
+    assert!(
+        copy.storage_class()
+            .is_none_or(|c| *c == StorageClass::Standard),
+        "{copy:?}"
+    );
+}
+
+/// Relies on: LocalStack's versioning and checksums. With `all_versions`, the duplicate of the
+/// original Put event (its version made noncurrent by the function's own rewrite) finds that
+/// version's bytes already backed up and copies nothing.
+async fn all_versions_does_not_copy_a_noncurrent_version_again(env: &Env) {
+    let s3 = env.s3();
+    let (source, backup) = buckets(&s3, "cf-all-versions").await;
+    enable_versioning(&s3, &source).await;
+    enable_versioning(&s3, &backup).await;
+    let versions = put_versions(&s3, &source, "doc.txt", &["only version"]).await;
+    let processor = processor(
+        &s3,
+        policy(&format!(
+            "ia_min_size: 0\nrules:\n  - storage_class: STANDARD_IA\n    backup: {{ bucket: {backup}, all_versions: true }}"
+        )),
+    );
+    let event = put_event(&source, "doc.txt", None, Some(&versions[0]));
+    let first = processor.handle(&event).await.expect("invocation");
+    assert_eq!(first.objects[0].outcome, Outcome::Applied, "{first:?}");
+    let writes = processor.store().counts().writes();
+    let again = processor.handle(&event).await.expect("duplicate delivery");
+    assert_eq!(processor.store().counts().writes(), writes, "{again:?}");
+    let backup_versions = s3
+        .list_object_versions()
+        .bucket(&backup)
+        .send()
+        .await
+        .expect("list versions");
+    assert_eq!(backup_versions.versions().len(), 1, "one backup version");
 }

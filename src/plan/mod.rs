@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::object::{
     Acl, ActualEncryption, ArchiveState, MAX_TAGS, ObjectHead, ObjectLocation, StorageClass, Tags,
 };
-use crate::policy::{EncryptionSpec, KmsKey, Rule};
+use crate::policy::{BackupSpec, EncryptionSpec, KmsKey, RestoreSpec, Rule};
 
 /// Everything `plan` looks at.
 #[derive(Debug, Clone, Copy)]
@@ -61,17 +61,19 @@ pub enum Action {
         /// The ACL to write.
         acl: Acl,
     },
-    /// Request a temporary restore of an archived object (its restore event brings it in line).
+    /// Request a restore of an archived object (its restore event brings it in line).
     Restore {
-        /// Days the restored copy stays available.
-        days: i32,
+        /// Days the restored copy stays available; `None` for Intelligent-Tiering archive
+        /// tiers, where S3 rejects `Days` (the object moves back to Frequent Access).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        days: Option<i32>,
         /// Retrieval tier.
         tier: String,
     },
 }
 
 impl Action {
-    /// `backup`, `rewrite` or `put_tags`.
+    /// `backup`, `rewrite`, `put_tags`, `remove_public_grants` or `restore`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Backup { .. } => "backup",
@@ -81,27 +83,41 @@ impl Action {
             Self::Restore { .. } => "restore",
         }
     }
+
+    /// Whether the action copies the object (which an archive or SSE-C blocks).
+    pub fn copies(&self) -> bool {
+        matches!(self, Self::Backup { .. } | Self::Rewrite { .. })
+    }
 }
 
-/// The actions for one object, with notes on what was deliberately left alone.
+/// The actions for one object, and what the rule asks for that they leave undone.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Plan {
-    /// Actions in the order they must run: backup, rewrite, tags.
+    /// Actions in the order they must run: backup, rewrite, tags, ACL, restore.
     pub actions: Vec<Action>,
-    /// Why something the rule asks for was not planned (cost guard, archived object, ...).
+    /// Remarks that change nothing about compliance (a restore requested, an ACL dropped).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Requirements left unmet on purpose, each saying why (archived, cost guard, SSE-C, DSSE,
+    /// Object Lock, ...). The object is reported `skipped`, never `compliant`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<String>,
+    /// Requirements that cannot be met as the object stands (too many tags): the rest of the
+    /// plan still runs, and the object is reported `failed` so it is seen and retried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<PlanError>,
 }
 
 impl Plan {
-    /// Whether the object already complies (or nothing can be done now).
+    /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
 }
 
-/// Why no plan could be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A requirement that cannot be met as the object stands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "code")]
 pub enum PlanError {
     /// Adding the rule's tags would exceed S3's limit.
     #[error(
@@ -115,70 +131,206 @@ pub enum PlanError {
     },
 }
 
-/// Computes the actions that bring `input.head` in line with `rule`.
-pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Result<Plan, PlanError> {
+impl PlanError {
+    /// A short code for reports and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooManyTags { .. } => "TooManyTags",
+        }
+    }
+}
+
+/// Computes the actions that bring `input.head` in line with `rule`. Copies come first (backup,
+/// then the one in-place rewrite that carries class, encryption and tags), then tag and ACL
+/// writes; what cannot be done now is listed in `unmet` or `failures`, never dropped silently.
+pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Plan {
     let head = input.head;
     let mut plan = Plan::default();
-    if let Some(archive) = &head.archive {
-        match (&rule.restore, archive) {
-            (Some(restore), ArchiveState::Archived) => {
-                plan.notes.push(format!(
-                    "object is archived in {}; restore requested, its ObjectRestore:Completed event brings it in line",
-                    head.storage_class
-                ));
-                plan.actions.push(Action::Restore {
-                    days: restore.days,
-                    tier: restore.tier.clone(),
-                });
-            }
-            (Some(_), ArchiveState::Restoring) => plan.notes.push(
-                "a restore is in progress; its ObjectRestore:Completed event brings the object in line".into(),
-            ),
-            (None, _) => plan.notes.push(format!(
-                "object is {archive:?} in {}; it cannot be copied until restored, so nothing is planned (set `restore` in the rule to request one)",
-                head.storage_class
-            )),
-        }
-        return Ok(plan);
-    }
 
-    if let Some(backup) = plan_backup(input, rule, &mut plan.notes) {
+    if let Some(backup) = plan_backup(input, rule, &mut plan.unmet) {
         plan.actions.push(backup);
     }
 
-    let target_class = target_storage_class(input, rule, &mut plan.notes);
+    let target_class = target_storage_class(input, rule, &mut plan.unmet);
     let class_changes = target_class != head.storage_class;
     let encryption_changes = rule
         .encryption
         .as_ref()
         .is_some_and(|spec| !encryption_complies(spec, &head.encryption));
-    let tag_set = plan_tags(input.tags, &rule.tags)?;
+    let tag_set = match plan_tags(input.tags, &rule.tags) {
+        Ok(tags) => tags,
+        Err(err) => {
+            plan.failures.push(err);
+            None
+        }
+    };
 
+    let mut tags_in_rewrite = false;
     if class_changes || encryption_changes {
-        match rewrite_encryption(rule, &head.encryption) {
-            Ok(encryption) => {
-                plan.actions.push(Action::Rewrite {
-                    storage_class: target_class,
-                    encryption,
-                    tags: tag_set,
-                });
-                if public_acl(input, rule).is_some() {
-                    plan.notes.push(
-                        "the rewrite drops the object's ACL (a copy is private), public grants included".into(),
-                    );
+        match rewrite_blocker(head) {
+            Some(reason) => plan.unmet.push(reason),
+            None => match rewrite_encryption(rule, &head.encryption) {
+                Ok(encryption) => {
+                    plan.actions.push(Action::Rewrite {
+                        storage_class: target_class,
+                        encryption,
+                        tags: tag_set.clone(),
+                    });
+                    tags_in_rewrite = true;
+                    if public_acl(input, rule).is_some() {
+                        plan.notes.push(
+                            "the rewrite drops the object's ACL (a copy is private), public grants included".into(),
+                        );
+                    }
                 }
-                return Ok(plan);
-            }
-            Err(note) => plan.notes.push(note),
+                Err(reason) => plan.unmet.push(reason),
+            },
         }
     }
-    if let Some(tags) = tag_set {
-        plan.actions.push(Action::PutTags { tags });
+    if !tags_in_rewrite && let Some(tags) = &tag_set {
+        plan.actions.push(Action::PutTags { tags: tags.clone() });
     }
-    if let Some(acl) = public_acl(input, rule) {
+    if !tags_in_rewrite && let Some(acl) = public_acl(input, rule) {
         plan.actions.push(Action::RemovePublicGrants { acl });
     }
-    Ok(plan)
+    if let Some(blocker) = copy_blocker(head) {
+        hold_back_copies(&mut plan, input, rule, blocker);
+    }
+    plan
+}
+
+/// Why the object cannot be copied at all right now, if it cannot.
+enum CopyBlocker {
+    /// Archived (or being restored): copies need a restore first.
+    Archive(ArchiveState),
+    /// SSE-C: copies need the customer's key, which the function never has.
+    CustomerKey,
+}
+
+fn copy_blocker(head: &ObjectHead) -> Option<CopyBlocker> {
+    if let Some(state) = &head.archive {
+        return Some(CopyBlocker::Archive(state.clone()));
+    }
+    matches!(&head.encryption, ActualEncryption::Other { name } if name.starts_with("SSE-C"))
+        .then_some(CopyBlocker::CustomerKey)
+}
+
+/// Takes the copies out of a plan for an object that cannot be copied: the tags a rewrite
+/// would have carried are written directly (S3 allows tag and ACL writes on archived objects
+/// without a restore), and for archives a restore is requested when the rule says so, only
+/// because a copy needs it.
+fn hold_back_copies(plan: &mut Plan, input: PlanInput<'_>, rule: &Rule, blocker: CopyBlocker) {
+    let head = input.head;
+    let copies: Vec<Action> = plan
+        .actions
+        .iter()
+        .filter(|a| a.copies())
+        .cloned()
+        .collect();
+    if copies.is_empty() {
+        return;
+    }
+    plan.actions.retain(|a| !a.copies());
+    plan.notes.retain(|n| !n.starts_with("the rewrite drops"));
+    let mut held = Vec::new();
+    for copy in &copies {
+        match copy {
+            Action::Backup { .. } => held.push("the backup copy"),
+            Action::Rewrite {
+                storage_class,
+                encryption,
+                tags,
+            } => {
+                if *storage_class != head.storage_class {
+                    held.push("the storage class change");
+                }
+                if encryption.is_some() && rule.encryption.is_some() {
+                    held.push("the encryption change");
+                }
+                if let Some(tags) = tags {
+                    plan.actions
+                        .insert(0, Action::PutTags { tags: tags.clone() });
+                }
+                if let Some(acl) = public_acl(input, rule) {
+                    plan.actions.push(Action::RemovePublicGrants { acl });
+                }
+            }
+            _ => {}
+        }
+    }
+    let (held, needs) = match held.len() {
+        0 => ("the copy".to_owned(), "needs"),
+        1 => (held.join(""), "needs"),
+        _ => (held.join(" and "), "need"),
+    };
+    match blocker {
+        CopyBlocker::CustomerKey => plan.unmet.push(format!(
+            "object is encrypted with a customer-provided key (SSE-C); {held} {needs} that key, which the function does not have"
+        )),
+        CopyBlocker::Archive(ArchiveState::Restoring) => plan.unmet.push(format!(
+            "object is being restored from {}; {held} {} for its ObjectRestore:Completed event",
+            head.storage_class,
+            if needs == "need" { "wait" } else { "waits" }
+        )),
+        CopyBlocker::Archive(ArchiveState::Archived) => match &rule.restore {
+            Some(restore) => {
+                let (action, note) = restore_request(head, restore);
+                plan.actions.push(action);
+                plan.notes.extend(note);
+                plan.unmet.push(format!(
+                    "object is archived in {}; restore requested, {held} {} on its ObjectRestore:Completed event",
+                    archive_name(head),
+                    if needs == "need" { "follow" } else { "follows" }
+                ));
+            }
+            None => plan.unmet.push(format!(
+                "object is archived in {}; {held} {needs} a restore first (set `restore` in the rule to request one)",
+                archive_name(head)
+            )),
+        },
+    }
+}
+
+/// Where the object is archived, for notes.
+fn archive_name(head: &ObjectHead) -> String {
+    match &head.archive_access_tier {
+        Some(tier) => format!("{} ({tier})", head.storage_class),
+        None => head.storage_class.to_string(),
+    }
+}
+
+/// The restore request S3 will accept for this object: no `Days` for Intelligent-Tiering
+/// archive tiers, and `Standard` instead of `Expedited` where Expedited does not exist
+/// (DEEP_ARCHIVE and Intelligent-Tiering's Deep Archive Access tier), with a note saying so.
+fn restore_request(head: &ObjectHead, restore: &RestoreSpec) -> (Action, Option<String>) {
+    let intelligent_tiering = head.storage_class == StorageClass::IntelligentTiering;
+    let deep = head.storage_class == StorageClass::DeepArchive
+        || head.archive_access_tier.as_deref() == Some("DEEP_ARCHIVE_ACCESS");
+    let (tier, note) = if deep && restore.tier == "Expedited" {
+        (
+            "Standard".to_owned(),
+            Some(format!(
+                "Expedited retrieval does not exist for {}; requested Standard instead",
+                archive_name(head)
+            )),
+        )
+    } else {
+        (restore.tier.clone(), None)
+    };
+    let action = Action::Restore {
+        days: (!intelligent_tiering).then_some(restore.days),
+        tier,
+    };
+    (action, note)
+}
+
+/// Why an in-place rewrite must not run even though class or encryption differ.
+fn rewrite_blocker(head: &ObjectHead) -> Option<String> {
+    head.object_lock.as_ref().map(|lock| {
+        format!(
+            "object is under Object Lock ({lock}); a rewrite would make a new version that does not carry this retention, so its class and encryption are left as they are"
+        )
+    })
 }
 
 /// The ACL without public grants, when the rule removes them and the object has some.
@@ -189,37 +341,79 @@ fn public_acl(input: PlanInput<'_>, rule: &Rule) -> Option<Acl> {
     input.acl.and_then(Acl::without_public_grants)
 }
 
-fn plan_backup(input: PlanInput<'_>, rule: &Rule, notes: &mut Vec<String>) -> Option<Action> {
+fn plan_backup(input: PlanInput<'_>, rule: &Rule, unmet: &mut Vec<String>) -> Option<Action> {
     let spec = rule.backup.as_ref()?;
     let source = &input.head.location;
     if source.bucket == spec.bucket && source.key.starts_with(&spec.prefix) {
-        notes.push("object is in the rule's backup location; it is not backed up again".into());
+        unmet.push("object is in the rule's backup location; it is not backed up again".into());
         return None;
     }
-    if input
-        .backup
-        .is_some_and(|copy| backup_is_current(input.head, copy))
-    {
-        return None;
+    let storage_class = backup_storage_class(input, spec, unmet);
+    if let Some(copy) = input.backup {
+        if backup_is_current(input.head, copy) {
+            return None;
+        }
+        if overwrite_is_unsafe(input.head, copy) {
+            unmet.push(format!(
+                "the backup location s3://{}/{} holds a different object written after this one, in a bucket without versioning; it is not overwritten (move it, or use a versioned backup bucket)",
+                copy.location.bucket, copy.location.key
+            ));
+            return None;
+        }
     }
     Some(Action::Backup {
         destination: ObjectLocation::current(&spec.bucket, spec.key_for(&source.key)),
-        storage_class: spec.storage_class.clone().unwrap_or(StorageClass::Standard),
+        storage_class,
         encryption: spec.encryption.clone(),
     })
+}
+
+/// The backup's class, with the cost guard: classes that bill a minimum size (IA, Glacier IR)
+/// or a per-object archive overhead (Glacier, Deep Archive) are not used below `ia_min_size`.
+fn backup_storage_class(
+    input: PlanInput<'_>,
+    spec: &BackupSpec,
+    unmet: &mut Vec<String>,
+) -> StorageClass {
+    let wanted = spec.storage_class.clone().unwrap_or(StorageClass::Standard);
+    let costly = wanted.has_minimum_billable_size() || wanted.is_archive();
+    if costly && input.head.size < input.ia_min_size {
+        unmet.push(format!(
+            "cost guard: {} bytes is below ia_min_size {}; the backup is kept in STANDARD, because {wanted} would bill more than it saves",
+            input.head.size, input.ia_min_size
+        ));
+        return StorageClass::Standard;
+    }
+    wanted
+}
+
+/// In a bucket without versioning, replacing an object at the backup key loses it for good:
+/// that is done only when it is older than the source (an earlier backup), never when someone
+/// wrote it after the source (older bytes never go over newer ones). In a versioned backup
+/// bucket (HEAD reports a version id) the replaced object stays as a noncurrent version.
+fn overwrite_is_unsafe(source: &ObjectHead, existing: &ObjectHead) -> bool {
+    existing.location.version_id.is_none()
+        && matches!((existing.last_modified, source.last_modified), (Some(e), Some(s)) if e > s)
 }
 
 /// A backup is current when it holds the same bytes: equal content checksums (same algorithm),
 /// else equal ETags where ETags are plain MD5s, else (SSE-KMS or multipart ETags, no common
 /// checksum) equal size and written no earlier than the source.
-fn backup_is_current(source: &ObjectHead, copy: &ObjectHead) -> bool {
+pub fn backup_is_current(source: &ObjectHead, copy: &ObjectHead) -> bool {
     if source.size != copy.size {
         return false;
     }
+    // Equal checksums prove equal bytes. Different ones prove a difference only for
+    // full-object checksums: a composite one (`…-N`) depends on the part layout.
     if let (Some(a), Some(b)) = (&source.checksum, &copy.checksum)
         && a.algorithm == b.algorithm
     {
-        return a.value == b.value;
+        if a.value == b.value {
+            return true;
+        }
+        if !(a.value.contains('-') || b.value.contains('-')) {
+            return false;
+        }
     }
     if source.etag == copy.etag {
         return true;
@@ -237,13 +431,13 @@ fn is_plain_md5_etag(head: &ObjectHead) -> bool {
 fn target_storage_class(
     input: PlanInput<'_>,
     rule: &Rule,
-    notes: &mut Vec<String>,
+    unmet: &mut Vec<String>,
 ) -> StorageClass {
     let current = &input.head.storage_class;
     match &rule.storage_class {
         Some(wanted) if wanted != current => {
             if wanted.has_minimum_billable_size() && input.head.size < input.ia_min_size {
-                notes.push(format!(
+                unmet.push(format!(
                     "cost guard: {} bytes is below ia_min_size {}; {wanted} would bill more than it saves, so the class stays {current}",
                     input.head.size, input.ia_min_size
                 ));

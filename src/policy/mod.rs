@@ -156,6 +156,17 @@ impl Policy {
             .any(|r| r.matcher.matches_key(bucket, key))
     }
 
+    /// The rule whose backup location holds `bucket/key`, if any: such objects are backups,
+    /// and the function leaves them as they were copied (a rule that covered them would
+    /// otherwise back up its own backups, or rewrite them).
+    pub fn backup_rule_for(&self, bucket: &str, key: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| {
+            r.backup
+                .as_ref()
+                .is_some_and(|b| b.bucket == bucket && key.starts_with(&b.prefix))
+        })
+    }
+
     /// The first rule that matches the object, if any.
     pub fn rule_for(&self, head: &ObjectHead) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matcher.matches(head))

@@ -158,7 +158,7 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
     async fn restore_object(
         &self,
         location: &ObjectLocation,
-        days: i32,
+        days: Option<i32>,
         tier: &str,
     ) -> Result<(), StoreError> {
         self.hook.before(Operation::RestoreObject)?;

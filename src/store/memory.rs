@@ -13,7 +13,8 @@ use super::{
     PartCopy, StoreError, TagDirective,
 };
 use crate::object::{
-    Acl, ActualEncryption, Checksum, ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags,
+    Acl, ActualEncryption, ArchiveState, Checksum, ContentHeaders, ObjectHead, ObjectLocation,
+    StorageClass, Tags,
 };
 use crate::policy::EncryptionSpec;
 
@@ -38,7 +39,7 @@ pub struct StoredObject {
     pub last_modified: i64,
     /// The ACL (copies get a private one, as on S3).
     pub acl: Acl,
-    /// Days of the last restore requested, if any.
+    /// Days of the last restore requested, if any (0: without `Days`, Intelligent-Tiering).
     pub restore_requested: Option<i32>,
 }
 
@@ -111,7 +112,7 @@ impl MemoryStore {
             storage_class: object.storage_class.clone(),
             encryption: object.encryption.clone(),
             tag_count: Some(object.tags.len() as u32),
-            archive: None,
+            archive: archive_state(object),
             website_redirect: None,
             // Reported only with checksum mode, as on S3.
             checksum: checksums.then(|| Checksum {
@@ -120,6 +121,8 @@ impl MemoryStore {
             }),
             metadata: object.metadata.clone(),
             content_headers: ContentHeaders::default(),
+            archive_access_tier: None,
+            object_lock: None,
         })
     }
 
@@ -213,6 +216,21 @@ fn check_destination(
     }
 }
 
+/// GLACIER and DEEP_ARCHIVE objects are archived until a restore is requested (which this
+/// store completes at once).
+fn archive_state(object: &StoredObject) -> Option<ArchiveState> {
+    (object.storage_class.is_archive() && object.restore_requested.is_none())
+        .then_some(ArchiveState::Archived)
+}
+
+/// Copying an archived object fails with InvalidObjectState, as on S3.
+fn check_copyable(object: &StoredObject, operation: &'static str) -> Result<(), StoreError> {
+    match archive_state(object) {
+        Some(_) => Err(StoreError::InvalidObjectState { operation }),
+        None => Ok(()),
+    }
+}
+
 fn no_such_bucket(operation: &'static str) -> StoreError {
     StoreError::Service {
         operation,
@@ -286,6 +304,7 @@ impl ObjectStore for MemoryStore {
         const OP: &str = "CopyObject";
         let mut state = self.lock();
         let source = Self::get(&state, &request.source, OP)?.clone();
+        check_copyable(&source, OP)?;
         if request
             .source_if_match
             .as_ref()
@@ -329,6 +348,8 @@ impl ObjectStore for MemoryStore {
             tags,
             last_modified: state.clock,
             acl: Acl::default(),
+            // A new object: archived again if copied into an archive class.
+            restore_requested: None,
             ..source
         };
         state
@@ -366,6 +387,7 @@ impl ObjectStore for MemoryStore {
         const OP: &str = "UploadPartCopy";
         let mut state = self.lock();
         let source = Self::get(&state, &request.source, OP)?;
+        check_copyable(source, OP)?;
         if request
             .source_if_match
             .as_ref()
@@ -482,7 +504,7 @@ impl ObjectStore for MemoryStore {
     async fn restore_object(
         &self,
         location: &ObjectLocation,
-        days: i32,
+        days: Option<i32>,
         _tier: &str,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
@@ -492,7 +514,7 @@ impl ObjectStore for MemoryStore {
             .get_mut(&location.bucket)
             .and_then(|b| b.get_mut(&location.key))
         {
-            object.restore_requested = Some(days);
+            object.restore_requested = Some(days.unwrap_or(0));
         }
         Ok(())
     }

@@ -280,11 +280,12 @@ pub trait ObjectStore: Send + Sync {
         acl: &Acl,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Requests a temporary restore of an archived object.
+    /// Requests a restore of an archived object (`days` is `None` for Intelligent-Tiering
+    /// archive tiers, which reject it).
     fn restore_object(
         &self,
         location: &ObjectLocation,
-        days: i32,
+        days: Option<i32>,
         tier: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -157,6 +157,27 @@ fn head_from_output(location: &ObjectLocation, out: &HeadObjectOutput) -> Object
             content_language: out.content_language().map(str::to_owned),
             expires: out.expires_string().map(str::to_owned),
         },
+        archive_access_tier: out.archive_status().map(|s| s.as_str().to_owned()),
+        object_lock: object_lock(out),
+    }
+}
+
+/// Object Lock retention and legal hold as HEAD reports them (only to a caller allowed to read
+/// them), in words for notes.
+fn object_lock(out: &HeadObjectOutput) -> Option<String> {
+    let retention = out.object_lock_mode().map(|mode| {
+        let until = out
+            .object_lock_retain_until_date()
+            .and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
+            .unwrap_or_else(|| "an unknown date".into());
+        format!("{} retention until {until}", mode.as_str())
+    });
+    let legal_hold = (out.object_lock_legal_hold_status()
+        == Some(&aws_sdk_s3::types::ObjectLockLegalHoldStatus::On))
+    .then(|| "legal hold".to_owned());
+    match (retention, legal_hold) {
+        (Some(r), Some(h)) => Some(format!("{r}, {h}")),
+        (r, h) => r.or(h),
     }
 }
 
@@ -453,7 +474,7 @@ impl ObjectStore for S3Store {
     async fn restore_object(
         &self,
         location: &ObjectLocation,
-        days: i32,
+        days: Option<i32>,
         tier: &str,
     ) -> Result<(), StoreError> {
         let job = GlacierJobParameters::builder()
@@ -466,7 +487,7 @@ impl ObjectStore for S3Store {
                 message: e.to_string(),
             })?;
         let request = RestoreRequest::builder()
-            .days(days)
+            .set_days(days)
             .glacier_job_parameters(job)
             .build();
         match self
