@@ -7,7 +7,7 @@ use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use s3_policy_processor::config::Config;
 use s3_policy_processor::handler::Processor;
-use s3_policy_processor::kms_aliases::{needs_resolution, resolve_aliases};
+use s3_policy_processor::kms_aliases::resolve_in_regions;
 use s3_policy_processor::store::s3::S3Store;
 use serde_json::value::RawValue;
 
@@ -19,13 +19,10 @@ async fn main() -> Result<(), Error> {
     let mut config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let sdk_config = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    if needs_resolution(&mut config.policy) {
-        let kms = aws_sdk_kms::Client::new(&sdk_config);
-        resolve_aliases(&mut config.policy, &kms)
-            .await
-            .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    }
-    let store = S3Store::new(&sdk_config, config.force_path_style);
+    let store = S3Store::for_policy(&sdk_config, config.force_path_style, &config.policy);
+    resolve_in_regions(&mut config.policy, &sdk_config, &store)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let processor = Processor::new(store, config.policy, config.max_concurrency, config.dry_run)
         .with_copy_settings(config.copy);
     let processor = &processor;

@@ -112,6 +112,8 @@ struct RawBackup {
     encryption: Option<Value>,
     #[serde(default)]
     all_versions: bool,
+    region: Option<String>,
+    expected_owner: Option<String>,
 }
 
 /// Parses and validates a policy document. JSON is recognised by a leading `{`; anything else
@@ -399,13 +401,15 @@ fn validate_backup(path: &str, value: Value) -> Result<BackupSpec, PolicyError> 
             storage_class: None,
             encryption: None,
             all_versions: false,
+            region: None,
+            expected_owner: None,
         },
         Value::Mapping(_) => from_value(value, "YAML", path)?,
         other => {
             return Err(invalid(
                 path,
                 format!(
-                    "expected a bucket name or a mapping with bucket, prefix, storage_class, encryption; found {other:?}"
+                    "expected a bucket name or a mapping with bucket, prefix, storage_class, encryption, all_versions, region, expected_owner; found {other:?}"
                 ),
             ));
         }
@@ -419,12 +423,42 @@ fn validate_backup(path: &str, value: Value) -> Result<BackupSpec, PolicyError> 
         .encryption
         .map(|v| validate_encryption(&format!("{path}.encryption"), v))
         .transpose()?;
+    if let Some(region) = &raw.region {
+        check_region(&format!("{path}.region"), region)?;
+    }
+    if let Some(owner) = &raw.expected_owner
+        && !(owner.len() == 12 && owner.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(invalid(
+            format!("{path}.expected_owner"),
+            format!(
+                "{owner:?} is not an AWS account id; use the 12 digits of the account that owns the backup bucket"
+            ),
+        ));
+    }
+    if let (Some(region), Some(EncryptionSpec::Kms { key: Some(key), .. })) =
+        (&raw.region, &encryption)
+        && let Some(key_region) = key
+            .configured
+            .strip_prefix("arn:")
+            .and_then(|arn| arn.split(':').nth(2))
+        && key_region != region
+    {
+        return Err(invalid(
+            format!("{path}.encryption.kms_key_id"),
+            format!(
+                "the key is in {key_region} but the backup bucket is in {region}; S3 needs a KMS key in the bucket's own region"
+            ),
+        ));
+    }
     Ok(BackupSpec {
         bucket: raw.bucket,
         prefix: raw.prefix,
         storage_class,
         encryption,
         all_versions: raw.all_versions,
+        region: raw.region,
+        expected_owner: raw.expected_owner,
     })
 }
 
@@ -529,6 +563,24 @@ fn check_backup_locations(rules: &[Rule]) -> Result<(), PolicyError> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// An AWS region name such as `eu-west-1` or `us-gov-west-1`.
+fn check_region(path: &str, region: &str) -> Result<(), PolicyError> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let well_formed = parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if !well_formed {
+        return Err(invalid(
+            path,
+            format!("{region:?} is not an AWS region name; use one such as \"eu-west-1\""),
+        ));
     }
     Ok(())
 }
@@ -650,6 +702,18 @@ rules:
             (
                 "storage_class: GLACIER\nrestore: { tier: Fast }",
                 "rules[0].restore.tier",
+            ),
+            (
+                "backup: { bucket: b-bucket, region: Europe }",
+                "rules[0].backup.region",
+            ),
+            (
+                "backup: { bucket: b-bucket, expected_owner: \"12345\" }",
+                "rules[0].backup.expected_owner",
+            ),
+            (
+                "backup: { bucket: b-bucket, region: eu-west-1, encryption: { algorithm: aws:kms, kms_key_id: \"arn:aws:kms:us-east-1:111122223333:key/k\" } }",
+                "rules[0].backup.encryption.kms_key_id",
             ),
         ];
         for (text, field) in cases {

@@ -102,6 +102,10 @@ pub struct BackupSpec {
     pub encryption: Option<EncryptionSpec>,
     /// Back up every version an event names, even one no longer current (versioned buckets).
     pub all_versions: bool,
+    /// The backup bucket's region, when known (skips discovery).
+    pub region: Option<String>,
+    /// The account that must own the backup bucket (`ExpectedBucketOwner` on every request).
+    pub expected_owner: Option<String>,
 }
 
 impl BackupSpec {

@@ -6,6 +6,7 @@ pub mod counting;
 pub mod faults;
 pub mod intercept;
 pub mod memory;
+pub mod routing;
 pub mod s3;
 
 use std::future::Future;
@@ -118,6 +119,26 @@ pub struct CompleteRequest {
     pub checksum_algorithm: Option<&'static str>,
 }
 
+/// A multipart upload still open at a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenUpload {
+    /// The upload id.
+    pub upload_id: String,
+    /// When it was started, whole seconds since the epoch.
+    pub initiated: Option<i64>,
+    /// The storage class the object will have.
+    pub storage_class: StorageClass,
+}
+
+/// A part already uploaded to an open upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    /// Number, ETag and checksum, as CompleteMultipartUpload wants them.
+    pub part: CompletedPart,
+    /// Size in bytes.
+    pub size: u64,
+}
+
 /// What a successful copy produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyOutcome {
@@ -193,6 +214,9 @@ impl StoreError {
                             // A conditional write raced another write to the same key (409):
                             // S3 says to read the ETag again and retry.
                             | "ConditionalRequestConflict"
+                            // An open upload aborted by a concurrent attempt at the same copy:
+                            // the retry starts or continues another.
+                            | "NoSuchUpload"
                     )
             }
             _ => false,
@@ -288,6 +312,19 @@ pub trait ObjectStore: Send + Sync {
         days: Option<i32>,
         tier: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The multipart uploads open at exactly this key.
+    fn list_multipart_uploads(
+        &self,
+        destination: &ObjectLocation,
+    ) -> impl Future<Output = Result<Vec<OpenUpload>, StoreError>> + Send;
+
+    /// The parts uploaded so far to an open upload.
+    fn list_parts(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<Vec<UploadedPart>, StoreError>> + Send;
 
     /// Aborts an upload and frees its parts.
     fn abort_multipart_upload(

@@ -1,6 +1,10 @@
 //! [`ObjectStore`] on aws-sdk-s3: the only module that names SDK types.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
@@ -12,9 +16,10 @@ use aws_sdk_s3::types::{
     Type as GranteeType,
 };
 
+use super::routing::{BucketSettings, Routing};
 use super::{
     CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
-    PartCopy, StoreError, TagDirective,
+    OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
 };
 use crate::keys::copy_source;
 use crate::object::{
@@ -23,10 +28,11 @@ use crate::object::{
 };
 use crate::policy::EncryptionSpec;
 
-/// An [`ObjectStore`] backed by a real (or S3-compatible) endpoint.
+/// An [`ObjectStore`] backed by a real (or S3-compatible) endpoint, routing each request to
+/// a client for its bucket's region.
 #[derive(Debug, Clone)]
 pub struct S3Store {
-    client: Client,
+    routing: Arc<Routing>,
 }
 
 /// Attempts per S3 request (the first plus retries).
@@ -38,14 +44,132 @@ impl S3Store {
     pub fn new(sdk_config: &aws_config::SdkConfig, force_path_style: bool) -> Self {
         let builder =
             aws_sdk_s3::config::Builder::from(sdk_config).force_path_style(force_path_style);
+        Self::from_client(Client::from_conf(with_resilience(builder).build()))
+    }
+
+    /// The function's store: one client per region from the shared SDK config, with the
+    /// regions and owners the policy gives for its buckets.
+    pub fn for_policy(
+        sdk_config: &aws_config::SdkConfig,
+        force_path_style: bool,
+        policy: &crate::policy::Policy,
+    ) -> Self {
+        let builder =
+            aws_sdk_s3::config::Builder::from(sdk_config).force_path_style(force_path_style);
+        Self::with_settings(
+            Client::from_conf(with_resilience(builder).build()),
+            BucketSettings::from_policy(policy),
+        )
+    }
+
+    /// Wraps an existing client (its region is the default one).
+    pub fn from_client(client: Client) -> Self {
+        Self::with_settings(client, BucketSettings::default())
+    }
+
+    /// Wraps an existing client, with the regions and owners the policy gives for buckets.
+    pub fn with_settings(client: Client, settings: BucketSettings) -> Self {
         Self {
-            client: Client::from_conf(with_resilience(builder).build()),
+            routing: Arc::new(Routing::new(client, settings)),
         }
     }
 
-    /// Wraps an existing client.
-    pub fn from_client(client: Client) -> Self {
-        Self { client }
+    /// Which client serves which bucket (for tests and metrics).
+    pub fn routing(&self) -> &Routing {
+        &self.routing
+    }
+
+    /// The region of `bucket`: known, or asked with HeadBucket (which S3 answers with
+    /// `x-amz-bucket-region`, even on a redirect) and then remembered.
+    pub async fn discover_region(&self, bucket: &str) -> Result<String, StoreError> {
+        if let Some(region) = self.routing.region_of(bucket) {
+            return Ok(region);
+        }
+        let client = self.routing.client(bucket);
+        let owner = self.routing.owner(bucket);
+        let found = match client
+            .head_bucket()
+            .bucket(bucket)
+            .set_expected_bucket_owner(owner)
+            .send()
+            .await
+        {
+            Ok(out) => out.bucket_region().map(str::to_owned),
+            Err(err) => match redirect(&err) {
+                Redirect::To(region) => Some(region),
+                _ => return Err(classify("HeadBucket", err)),
+            },
+        };
+        let region = found
+            .or_else(|| self.routing.default_region())
+            .ok_or_else(|| unknown_region("HeadBucket", bucket))?;
+        self.routing.learn(bucket, &region);
+        Ok(region)
+    }
+
+    /// Sends a request built by `request` with the client for `bucket`'s region. A redirect
+    /// that names the bucket's region is learned and the request sent once more, to that
+    /// region; a redirect that does not name it fails with a message that says what to do.
+    async fn send<T, E, F, Fut>(
+        &self,
+        bucket: &str,
+        operation: &'static str,
+        request: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match request(self.routing.client(bucket)).await {
+            Ok(out) => Ok(out),
+            Err(err) => match redirect(&err) {
+                Redirect::To(region) if self.routing.learn(bucket, &region) => {
+                    request(self.routing.client(bucket))
+                        .await
+                        .map_err(|e| classify(operation, e))
+                }
+                Redirect::Unnamed => Err(unknown_region(operation, bucket)),
+                _ => Err(classify(operation, err)),
+            },
+        }
+    }
+}
+
+/// What a failed request says about the bucket's region.
+enum Redirect {
+    /// Not a redirect.
+    None,
+    /// S3 named the bucket's region (`x-amz-bucket-region`).
+    To(String),
+    /// A 301 that does not name the region.
+    Unnamed,
+}
+
+fn redirect<E>(err: &SdkError<E, HttpResponse>) -> Redirect {
+    let Some(response) = err.raw_response() else {
+        return Redirect::None;
+    };
+    let status = response.status().as_u16();
+    // S3 sends the header on 301 PermanentRedirect and with some 400s
+    // (AuthorizationHeaderMalformed: signed for the wrong region).
+    match response.headers().get("x-amz-bucket-region") {
+        Some(region) if matches!(status, 301 | 307 | 400) && !region.is_empty() => {
+            Redirect::To(region.to_owned())
+        }
+        _ if status == 301 => Redirect::Unnamed,
+        _ => Redirect::None,
+    }
+}
+
+fn unknown_region(operation: &'static str, bucket: &str) -> StoreError {
+    StoreError::Service {
+        operation,
+        code: "PermanentRedirect".into(),
+        status: 301,
+        message: format!(
+            "bucket {bucket:?} is in another region and S3's answer did not say which; set `backup.region` for it in the policy"
+        ),
     }
 }
 
@@ -69,7 +193,7 @@ pub fn with_resilience(builder: aws_sdk_s3::config::Builder) -> aws_sdk_s3::conf
         )
 }
 
-fn classify<E>(operation: &'static str, err: SdkError<E>) -> StoreError
+fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -299,15 +423,17 @@ impl S3Store {
         checksums: bool,
     ) -> Result<ObjectHead, StoreError> {
         let out = self
-            .client
-            .head_object()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .set_version_id(version_or_none(location))
-            .set_checksum_mode(checksums.then_some(ChecksumMode::Enabled))
-            .send()
-            .await
-            .map_err(|e| classify("HeadObject", e))?;
+            .send(&location.bucket, "HeadObject", |client| {
+                client
+                    .head_object()
+                    .bucket(&location.bucket)
+                    .key(&location.key)
+                    .set_version_id(version_or_none(location))
+                    .set_checksum_mode(checksums.then_some(ChecksumMode::Enabled))
+                    .set_expected_bucket_owner(self.routing.owner(&location.bucket))
+                    .send()
+            })
+            .await?;
         Ok(head_from_output(location, &out))
     }
 }
@@ -325,25 +451,29 @@ impl ObjectStore for S3Store {
     }
 
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        self.client
-            .head_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("HeadBucket", e))
+        self.send(bucket, "HeadBucket", |client| {
+            client
+                .head_bucket()
+                .bucket(bucket)
+                .set_expected_bucket_owner(self.routing.owner(bucket))
+                .send()
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn get_tags(&self, location: &ObjectLocation) -> Result<Tags, StoreError> {
         let out = self
-            .client
-            .get_object_tagging()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .set_version_id(version_or_none(location))
-            .send()
-            .await
-            .map_err(|e| classify("GetObjectTagging", e))?;
+            .send(&location.bucket, "GetObjectTagging", |client| {
+                client
+                    .get_object_tagging()
+                    .bucket(&location.bucket)
+                    .key(&location.key)
+                    .set_version_id(version_or_none(location))
+                    .set_expected_bucket_owner(self.routing.owner(&location.bucket))
+                    .send()
+            })
+            .await?;
         Ok(out
             .tag_set()
             .iter()
@@ -367,52 +497,60 @@ impl ObjectStore for S3Store {
             .set_tag_set(Some(tag_set))
             .build()
             .map_err(invalid)?;
-        self.client
-            .put_object_tagging()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .set_version_id(version_or_none(location))
-            .tagging(tagging)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("PutObjectTagging", e))
+        self.send(&location.bucket, "PutObjectTagging", |client| {
+            client
+                .put_object_tagging()
+                .bucket(&location.bucket)
+                .key(&location.key)
+                .set_version_id(version_or_none(location))
+                .tagging(tagging.clone())
+                .set_expected_bucket_owner(self.routing.owner(&location.bucket))
+                .send()
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn copy_object(&self, request: &CopyRequest) -> Result<CopyOutcome, StoreError> {
-        let source = &request.source;
-        let mut copy = self
-            .client
-            .copy_object()
-            .copy_source(copy_source(
-                &source.bucket,
-                &source.key,
-                source.version_id.as_deref(),
-            ))
-            .set_copy_source_if_match(request.source_if_match.as_deref().map(quoted))
-            .set_if_match(request.destination_if_match.as_deref().map(quoted))
-            .bucket(&request.destination.bucket)
-            .key(&request.destination.key)
-            .metadata_directive(MetadataDirective::Copy)
-            .storage_class(SdkStorageClass::from(request.storage_class.as_str()))
-            .set_website_redirect_location(request.website_redirect.clone());
-        copy = match &request.encryption {
-            None => copy,
-            Some(EncryptionSpec::Aes256) => {
-                copy.server_side_encryption(ServerSideEncryption::Aes256)
-            }
-            Some(EncryptionSpec::Kms { key, bucket_key }) => copy
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .set_ssekms_key_id(key.as_ref().map(|k| k.for_request().to_owned()))
-                .set_bucket_key_enabled(*bucket_key),
-        };
-        copy = match &request.tags {
-            TagDirective::Copy => copy.tagging_directive(TaggingDirective::Copy),
-            TagDirective::Replace(tags) => copy
-                .tagging_directive(TaggingDirective::Replace)
-                .tagging(encode_tags(tags)),
-        };
-        let out = copy.send().await.map_err(|e| classify("CopyObject", e))?;
+        let (source, destination) = (&request.source, &request.destination);
+        // CopyObject goes to the destination bucket's region.
+        let out = self
+            .send(&destination.bucket, "CopyObject", |client| {
+                let mut copy = client
+                    .copy_object()
+                    .copy_source(copy_source(
+                        &source.bucket,
+                        &source.key,
+                        source.version_id.as_deref(),
+                    ))
+                    .set_copy_source_if_match(request.source_if_match.as_deref().map(quoted))
+                    .set_if_match(request.destination_if_match.as_deref().map(quoted))
+                    .bucket(&destination.bucket)
+                    .key(&destination.key)
+                    .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
+                    .set_expected_source_bucket_owner(self.routing.owner(&source.bucket))
+                    .metadata_directive(MetadataDirective::Copy)
+                    .storage_class(SdkStorageClass::from(request.storage_class.as_str()))
+                    .set_website_redirect_location(request.website_redirect.clone());
+                copy = match &request.encryption {
+                    None => copy,
+                    Some(EncryptionSpec::Aes256) => {
+                        copy.server_side_encryption(ServerSideEncryption::Aes256)
+                    }
+                    Some(EncryptionSpec::Kms { key, bucket_key }) => copy
+                        .server_side_encryption(ServerSideEncryption::AwsKms)
+                        .set_ssekms_key_id(key.as_ref().map(|k| k.for_request().to_owned()))
+                        .set_bucket_key_enabled(*bucket_key),
+                };
+                copy = match &request.tags {
+                    TagDirective::Copy => copy.tagging_directive(TaggingDirective::Copy),
+                    TagDirective::Replace(tags) => copy
+                        .tagging_directive(TaggingDirective::Replace)
+                        .tagging(encode_tags(tags)),
+                };
+                copy.send()
+            })
+            .await?;
         Ok(CopyOutcome {
             version_id: out.version_id().map(str::to_owned),
             etag: out
@@ -424,14 +562,16 @@ impl ObjectStore for S3Store {
 
     async fn get_acl(&self, location: &ObjectLocation) -> Result<Acl, StoreError> {
         let out = self
-            .client
-            .get_object_acl()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .set_version_id(version_or_none(location))
-            .send()
-            .await
-            .map_err(|e| classify("GetObjectAcl", e))?;
+            .send(&location.bucket, "GetObjectAcl", |client| {
+                client
+                    .get_object_acl()
+                    .bucket(&location.bucket)
+                    .key(&location.key)
+                    .set_version_id(version_or_none(location))
+                    .set_expected_bucket_owner(self.routing.owner(&location.bucket))
+                    .send()
+            })
+            .await?;
         Ok(Acl {
             owner_id: out.owner().and_then(|o| o.id()).map(str::to_owned),
             grants: out.grants().iter().filter_map(grant_from_sdk).collect(),
@@ -459,16 +599,18 @@ impl ObjectStore for S3Store {
                     .map(|id| Owner::builder().id(id).build()),
             )
             .build();
-        self.client
-            .put_object_acl()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .set_version_id(version_or_none(location))
-            .access_control_policy(policy)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("PutObjectAcl", e))
+        self.send(&location.bucket, "PutObjectAcl", |client| {
+            client
+                .put_object_acl()
+                .bucket(&location.bucket)
+                .key(&location.key)
+                .set_version_id(version_or_none(location))
+                .access_control_policy(policy.clone())
+                .set_expected_bucket_owner(self.routing.owner(&location.bucket))
+                .send()
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn restore_object(
@@ -490,22 +632,23 @@ impl ObjectStore for S3Store {
             .set_days(days)
             .glacier_job_parameters(job)
             .build();
-        match self
-            .client
-            .restore_object()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .set_version_id(version_or_none(location))
-            .restore_request(request)
-            .send()
-            .await
-        {
+        let sent = self
+            .send(&location.bucket, "RestoreObject", |client| {
+                client
+                    .restore_object()
+                    .bucket(&location.bucket)
+                    .key(&location.key)
+                    .set_version_id(version_or_none(location))
+                    .restore_request(request.clone())
+                    .set_expected_bucket_owner(self.routing.owner(&location.bucket))
+                    .send()
+            })
+            .await;
+        match sent {
             Ok(_) => Ok(()),
-            Err(e) => match classify("RestoreObject", e) {
-                // A restore already in progress is what we asked for.
-                StoreError::Service { code, .. } if code == "RestoreAlreadyInProgress" => Ok(()),
-                other => Err(other),
-            },
+            // A restore already in progress is what we asked for.
+            Err(StoreError::Service { code, .. }) if code == "RestoreAlreadyInProgress" => Ok(()),
+            Err(other) => Err(other),
         }
     }
 
@@ -521,52 +664,53 @@ impl ObjectStore for S3Store {
         // An `Expires` that is not an HTTP date (S3 stores any text) is restated verbatim:
         // CopyObject keeps it, so a multipart copy must not drop it.
         let raw_expires = headers.expires.clone().filter(|_| parsed_expires.is_none());
-        let mut create = self
-            .client
-            .create_multipart_upload()
-            .bucket(&request.destination.bucket)
-            .key(&request.destination.key)
-            .storage_class(SdkStorageClass::from(request.storage_class.as_str()))
-            .set_content_type(request.content_type.clone())
-            .set_cache_control(headers.cache_control.clone())
-            .set_content_disposition(headers.content_disposition.clone())
-            .set_content_encoding(headers.content_encoding.clone())
-            .set_content_language(headers.content_language.clone())
-            .set_expires(parsed_expires.clone())
-            .set_metadata((!request.metadata.is_empty()).then(|| {
-                request
-                    .metadata
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            }))
-            .set_tagging((!request.tags.is_empty()).then(|| encode_tags(&request.tags)))
-            .set_website_redirect_location(request.website_redirect.clone())
-            .set_checksum_algorithm(request.checksum_algorithm.map(ChecksumAlgorithm::from))
-            .set_checksum_type(request.checksum_algorithm.map(multipart_checksum_type));
-        create = match &request.encryption {
-            None => create,
-            Some(EncryptionSpec::Aes256) => {
-                create.server_side_encryption(ServerSideEncryption::Aes256)
-            }
-            Some(EncryptionSpec::Kms { key, bucket_key }) => create
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .set_ssekms_key_id(key.as_ref().map(|k| k.for_request().to_owned()))
-                .set_bucket_key_enabled(*bucket_key),
-        };
-        let out = match raw_expires {
-            None => create.send().await,
-            Some(expires) => {
+        let destination = &request.destination;
+        let out = self
+            .send(&destination.bucket, "CreateMultipartUpload", |client| {
+                let mut create = client
+                    .create_multipart_upload()
+                    .bucket(&destination.bucket)
+                    .key(&destination.key)
+                    .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
+                    .storage_class(SdkStorageClass::from(request.storage_class.as_str()))
+                    .set_content_type(request.content_type.clone())
+                    .set_cache_control(headers.cache_control.clone())
+                    .set_content_disposition(headers.content_disposition.clone())
+                    .set_content_encoding(headers.content_encoding.clone())
+                    .set_content_language(headers.content_language.clone())
+                    .set_expires(parsed_expires)
+                    .set_metadata((!request.metadata.is_empty()).then(|| {
+                        request
+                            .metadata
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect()
+                    }))
+                    .set_tagging((!request.tags.is_empty()).then(|| encode_tags(&request.tags)))
+                    .set_website_redirect_location(request.website_redirect.clone())
+                    .set_checksum_algorithm(request.checksum_algorithm.map(ChecksumAlgorithm::from))
+                    .set_checksum_type(request.checksum_algorithm.map(multipart_checksum_type));
+                create = match &request.encryption {
+                    None => create,
+                    Some(EncryptionSpec::Aes256) => {
+                        create.server_side_encryption(ServerSideEncryption::Aes256)
+                    }
+                    Some(EncryptionSpec::Kms { key, bucket_key }) => create
+                        .server_side_encryption(ServerSideEncryption::AwsKms)
+                        .set_ssekms_key_id(key.as_ref().map(|k| k.for_request().to_owned()))
+                        .set_bucket_key_enabled(*bucket_key),
+                };
+                let raw_expires = raw_expires.clone();
                 create
                     .customize()
                     .mutate_request(move |http| {
-                        http.headers_mut().insert("expires", expires.clone());
+                        if let Some(expires) = &raw_expires {
+                            http.headers_mut().insert("expires", expires.clone());
+                        }
                     })
                     .send()
-                    .await
-            }
-        }
-        .map_err(|e| classify("CreateMultipartUpload", e))?;
+            })
+            .await?;
         out.upload_id()
             .map(str::to_owned)
             .ok_or_else(|| StoreError::Transport {
@@ -576,27 +720,30 @@ impl ObjectStore for S3Store {
     }
 
     async fn upload_part_copy(&self, request: &PartCopy) -> Result<CompletedPart, StoreError> {
-        let source = &request.source;
+        let (source, destination) = (&request.source, &request.destination);
         let out = self
-            .client
-            .upload_part_copy()
-            .bucket(&request.destination.bucket)
-            .key(&request.destination.key)
-            .upload_id(&request.upload_id)
-            .part_number(request.part_number)
-            .copy_source(copy_source(
-                &source.bucket,
-                &source.key,
-                source.version_id.as_deref(),
-            ))
-            .copy_source_range(format!(
-                "bytes={}-{}",
-                request.first_byte, request.last_byte
-            ))
-            .set_copy_source_if_match(request.source_if_match.as_deref().map(quoted))
-            .send()
-            .await
-            .map_err(|e| classify("UploadPartCopy", e))?;
+            .send(&destination.bucket, "UploadPartCopy", |client| {
+                client
+                    .upload_part_copy()
+                    .bucket(&destination.bucket)
+                    .key(&destination.key)
+                    .upload_id(&request.upload_id)
+                    .part_number(request.part_number)
+                    .copy_source(copy_source(
+                        &source.bucket,
+                        &source.key,
+                        source.version_id.as_deref(),
+                    ))
+                    .copy_source_range(format!(
+                        "bytes={}-{}",
+                        request.first_byte, request.last_byte
+                    ))
+                    .set_copy_source_if_match(request.source_if_match.as_deref().map(quoted))
+                    .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
+                    .set_expected_source_bucket_owner(self.routing.owner(&source.bucket))
+                    .send()
+            })
+            .await?;
         let result = out.copy_part_result();
         let etag = result
             .and_then(|r| r.e_tag())
@@ -630,7 +777,7 @@ impl ObjectStore for S3Store {
         request: &CompleteRequest,
     ) -> Result<CopyOutcome, StoreError> {
         let destination = &request.destination;
-        let parts = request
+        let parts: Vec<SdkCompletedPart> = request
             .parts
             .iter()
             .map(|p| {
@@ -645,24 +792,116 @@ impl ObjectStore for S3Store {
             })
             .collect();
         let out = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&destination.bucket)
-            .key(&destination.key)
-            .upload_id(&request.upload_id)
-            .set_if_match(request.if_match.as_deref().map(quoted))
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| classify("CompleteMultipartUpload", e))?;
+            .send(&destination.bucket, "CompleteMultipartUpload", |client| {
+                client
+                    .complete_multipart_upload()
+                    .bucket(&destination.bucket)
+                    .key(&destination.key)
+                    .upload_id(&request.upload_id)
+                    .set_if_match(request.if_match.as_deref().map(quoted))
+                    .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts.clone()))
+                            .build(),
+                    )
+                    .send()
+            })
+            .await?;
         Ok(CopyOutcome {
             version_id: out.version_id().map(str::to_owned),
             etag: out.e_tag().map(normalize_etag),
         })
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        destination: &ObjectLocation,
+    ) -> Result<Vec<OpenUpload>, StoreError> {
+        let mut uploads = Vec::new();
+        let (mut key_marker, mut upload_marker) = (None::<String>, None::<String>);
+        loop {
+            let out = self
+                .send(&destination.bucket, "ListMultipartUploads", |client| {
+                    client
+                        .list_multipart_uploads()
+                        .bucket(&destination.bucket)
+                        .prefix(&destination.key)
+                        .set_key_marker(key_marker.clone())
+                        .set_upload_id_marker(upload_marker.clone())
+                        .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
+                        .send()
+                })
+                .await?;
+            uploads.extend(
+                out.uploads()
+                    .iter()
+                    .filter(|u| u.key() == Some(destination.key.as_str()))
+                    .filter_map(|u| {
+                        Some(OpenUpload {
+                            upload_id: u.upload_id()?.to_owned(),
+                            initiated: u.initiated().map(|t| t.secs()),
+                            storage_class: u
+                                .storage_class()
+                                .map(|c| StorageClass::parse(c.as_str()))
+                                .unwrap_or(StorageClass::Standard),
+                        })
+                    }),
+            );
+            if out.is_truncated() != Some(true) {
+                return Ok(uploads);
+            }
+            key_marker = out.next_key_marker().map(str::to_owned);
+            upload_marker = out.next_upload_id_marker().map(str::to_owned);
+        }
+    }
+
+    async fn list_parts(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> Result<Vec<UploadedPart>, StoreError> {
+        let mut parts = Vec::new();
+        let mut marker = None::<String>;
+        loop {
+            let out = self
+                .send(&destination.bucket, "ListParts", |client| {
+                    client
+                        .list_parts()
+                        .bucket(&destination.bucket)
+                        .key(&destination.key)
+                        .upload_id(upload_id)
+                        .set_part_number_marker(marker.clone())
+                        .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
+                        .send()
+                })
+                .await?;
+            parts.extend(out.parts().iter().filter_map(|p| {
+                let checksum = [
+                    p.checksum_crc64_nvme(),
+                    p.checksum_crc32(),
+                    p.checksum_crc32_c(),
+                    p.checksum_sha1(),
+                    p.checksum_sha256(),
+                ]
+                .into_iter()
+                .flatten()
+                .find(|v| !v.is_empty())
+                .map(str::to_owned);
+                Some(UploadedPart {
+                    part: CompletedPart {
+                        part_number: p.part_number()?,
+                        etag: p.e_tag()?.to_owned(),
+                        checksum,
+                    },
+                    size: p.size().unwrap_or(0).max(0).unsigned_abs(),
+                })
+            }));
+            if out.is_truncated() != Some(true) {
+                return Ok(parts);
+            }
+            marker = out.next_part_number_marker().map(str::to_owned);
+        }
     }
 
     async fn abort_multipart_upload(
@@ -670,15 +909,17 @@ impl ObjectStore for S3Store {
         destination: &ObjectLocation,
         upload_id: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .abort_multipart_upload()
-            .bucket(&destination.bucket)
-            .key(&destination.key)
-            .upload_id(upload_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("AbortMultipartUpload", e))
+        self.send(&destination.bucket, "AbortMultipartUpload", |client| {
+            client
+                .abort_multipart_upload()
+                .bucket(&destination.bucket)
+                .key(&destination.key)
+                .upload_id(upload_id)
+                .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
+                .send()
+        })
+        .await
+        .map(|_| ())
     }
 }
 

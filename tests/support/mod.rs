@@ -7,6 +7,7 @@
 pub mod fault_proxy;
 pub mod localstack;
 pub mod race_proxy;
+pub mod region_proxy;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,165 @@
+//! Backups in another region or account, without AWS: a proxy that answers like S3's regional
+//! endpoints and bucket ownership (`support::region_proxy`: a request signed for the wrong
+//! region gets `301` with `x-amz-bucket-region`; a wrong `x-amz-expected-bucket-owner` gets
+//! `403`) in front of moto, which has neither. Relies on moto only for storing objects; the
+//! redirects and refusals are the proxy's, modelled on S3's documented answers (LocalStack
+//! 2026.3 does not enforce `ExpectedBucketOwner` either: probed, every call accepted).
+
+mod support;
+
+use std::collections::HashMap;
+
+use s3_policy_processor::handler::{DEFAULT_MAX_CONCURRENCY, Processor};
+use s3_policy_processor::policy::Policy;
+use s3_policy_processor::reconcile::Outcome;
+use s3_policy_processor::store::counting::CountingStore;
+use s3_policy_processor::store::routing::BucketSettings;
+use s3_policy_processor::store::s3::S3Store;
+use support::region_proxy::{Buckets, Home, RegionProxy};
+use support::*;
+
+const REPORT_KEY: &str = "reports/2026/q3 summary.csv";
+
+async fn backup_in(server: &S3Server, home: Home) -> RegionProxy {
+    let upstream = server.endpoint.trim_start_matches("http://").to_owned();
+    RegionProxy::start(upstream, HashMap::from([(BACKUP.to_owned(), home)])).await
+}
+
+fn processor_via(
+    proxy: &RegionProxy,
+    policy: Policy,
+    settings: BucketSettings,
+) -> Processor<CountingStore<S3Store>> {
+    let store = S3Store::with_settings(client_for(&proxy.endpoint), settings);
+    Processor::new(
+        CountingStore::new(store),
+        policy,
+        DEFAULT_MAX_CONCURRENCY,
+        false,
+    )
+}
+
+#[tokio::test]
+async fn a_backup_bucket_in_another_region_is_found_once_and_used() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed(&s3).await;
+    let proxy = backup_in(&server, Home::Region("eu-west-1".into())).await;
+    let processor = processor_via(
+        &proxy,
+        policy("backup: s3pp-backup"),
+        BucketSettings::default(),
+    );
+    let event = event("put-single.json");
+    let report = processor.handle(&event).await.expect("invocation");
+    assert_eq!(report.objects[0].outcome, Outcome::Applied, "{report:?}");
+    assert_eq!(
+        body(&s3, BACKUP, REPORT_KEY).await,
+        body(&s3, SOURCE, REPORT_KEY).await
+    );
+
+    let writes = processor.store().counts().writes();
+    let again = processor.handle(&event).await.expect("redelivery");
+    assert_eq!(again.objects[0].outcome, Outcome::Compliant, "{again:?}");
+    assert_eq!(
+        processor.store().counts().writes(),
+        writes,
+        "redelivery writes nothing"
+    );
+    assert_eq!(
+        (
+            proxy.redirects(),
+            processor.store().inner().routing().redirects()
+        ),
+        (1, 1),
+        "the region is learned from one redirect and kept"
+    );
+}
+
+#[tokio::test]
+async fn a_region_given_in_the_policy_needs_no_discovery() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed(&s3).await;
+    let proxy = backup_in(&server, Home::Region("ap-southeast-2".into())).await;
+    let policy = policy("backup: { bucket: s3pp-backup, region: ap-southeast-2 }");
+    let settings = BucketSettings::from_policy(&policy);
+    let processor = processor_via(&proxy, policy, settings);
+    let report = processor
+        .handle(&event("put-single.json"))
+        .await
+        .expect("invocation");
+    assert_eq!(report.objects[0].outcome, Outcome::Applied, "{report:?}");
+    assert_eq!(proxy.redirects(), 0);
+}
+
+#[tokio::test]
+async fn a_bucket_whose_region_cannot_be_found_fails_with_what_to_do() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed(&s3).await;
+    let proxy = backup_in(&server, Home::Unnamed).await;
+    let processor = processor_via(
+        &proxy,
+        policy("backup: s3pp-backup"),
+        BucketSettings::default(),
+    );
+    let report = match processor.handle(&event("put-single.json")).await {
+        Err(s3_policy_processor::handler::InvocationError::RecordsFailed { report, .. }) => report,
+        other => panic!("expected the record to fail, got {other:?}"),
+    };
+    let object = &report.objects[0];
+    assert_eq!(object.outcome, Outcome::Failed);
+    assert_eq!(object.error_code.as_deref(), Some("PermanentRedirect"));
+    let message = object.error.as_deref().unwrap_or_default();
+    assert!(message.contains("set `backup.region`"), "{message}");
+    assert!(keys(&s3, BACKUP).await.is_empty());
+}
+
+/// Every request to a backup bucket with an `expected_owner` carries it, and the server's
+/// refusal (S3: 403 when the bucket is owned by another account) fails the record.
+#[tokio::test]
+async fn expected_owner_goes_on_every_backup_request_and_a_mismatch_fails() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed(&s3).await;
+    let upstream = server.endpoint.trim_start_matches("http://").to_owned();
+    let proxy = RegionProxy::start_with(
+        upstream,
+        Buckets {
+            owners: HashMap::from([(BACKUP.to_owned(), "444455556666".to_owned())]),
+            ..Buckets::default()
+        },
+    )
+    .await;
+    for (owner, outcome) in [
+        ("111122223333", Outcome::Failed),
+        ("444455556666", Outcome::Applied),
+    ] {
+        let policy = policy(&format!(
+            "backup: {{ bucket: s3pp-backup, expected_owner: \"{owner}\" }}"
+        ));
+        let settings = BucketSettings::from_policy(&policy);
+        let processor = processor_via(&proxy, policy, settings);
+        let report = match processor.handle(&event("put-single.json")).await {
+            Ok(report) => report,
+            Err(s3_policy_processor::handler::InvocationError::RecordsFailed {
+                report, ..
+            }) => *report,
+            Err(other) => panic!("{other:?}"),
+        };
+        assert_eq!(
+            report.objects[0].outcome, outcome,
+            "owner {owner}: {report:?}"
+        );
+    }
+    assert_eq!(
+        proxy.unchecked(),
+        0,
+        "no backup request without the expected owner"
+    );
+    assert_eq!(
+        body(&s3, BACKUP, REPORT_KEY).await,
+        body(&s3, SOURCE, REPORT_KEY).await
+    );
+}
