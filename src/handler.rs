@@ -214,8 +214,8 @@ impl<S: ObjectStore> Processor<S> {
         self.handle_until(payload, None).await
     }
 
-    /// [`Self::handle`], knowing when the invocation times out: long multipart copies stop and
-    /// abort before then, so the retry starts clean.
+    /// [`Self::handle`], knowing when the invocation times out: long multipart copies pause
+    /// before then, leaving their upload open for the retry to continue.
     pub async fn handle_until(
         &self,
         payload: &Value,

@@ -16,7 +16,12 @@ use aws_sdk_s3::types::{
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 use s3_policy_processor::apply::copy::CopySettings;
+use s3_policy_processor::handler::{InvocationError, Processor};
 use s3_policy_processor::reconcile::Outcome;
+use s3_policy_processor::store::StoreError;
+use s3_policy_processor::store::counting::CountingStore;
+use s3_policy_processor::store::intercept::{CallHook, Intercepted, Operation};
+use s3_policy_processor::store::s3::S3Store;
 use serde_json::{Value, json};
 use support::localstack::LocalStack;
 use support::race_proxy::{Moment, RaceProxy, Upload};
@@ -57,6 +62,8 @@ fn main() {
         sse_c_objects_are_skipped_not_failed,
         small_objects_are_backed_up_in_standard,
         all_versions_does_not_copy_a_noncurrent_version_again,
+        large_copies_resume_across_invocations,
+        a_source_changed_between_invocations_restarts_the_copy,
     ];
     if args.list {
         let trials = tests
@@ -961,4 +968,141 @@ async fn all_versions_does_not_copy_a_noncurrent_version_again(env: &Env) {
         .await
         .expect("list versions");
     assert_eq!(backup_versions.versions().len(), 1, "one backup version");
+}
+
+/// Sleeps before each part copy, so a short deadline lets only a few parts through per
+/// invocation (the sleep blocks the test's one-thread runtime, like a slow copy would).
+struct SlowParts;
+
+impl CallHook for SlowParts {
+    fn before(&self, operation: Operation) -> Result<(), StoreError> {
+        if operation == Operation::UploadPartCopy {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        Ok(())
+    }
+}
+
+type SlowStore = CountingStore<Intercepted<S3Store, SlowParts>>;
+
+fn slow_processor(s3: &Client, policy_text: &str) -> Processor<SlowStore> {
+    let store = CountingStore::new(Intercepted::with_hook(
+        S3Store::from_client(s3.clone()),
+        SlowParts,
+    ));
+    Processor::new(store, policy(policy_text), 4, false).with_copy_settings(CopySettings {
+        multipart_threshold: 6 * MIB,
+        part_size: 5 * MIB,
+        parts_in_flight: 1,
+        deadline_margin: std::time::Duration::from_secs(1),
+    })
+}
+
+/// Invokes until the object is applied (at most `limit` times), each with a deadline that
+/// lets about two parts through; returns how many invocations paused.
+async fn invoke_until_applied(
+    processor: &Processor<SlowStore>,
+    event: &Value,
+    limit: usize,
+) -> usize {
+    let mut paused = 0;
+    for _ in 0..limit {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1700);
+        match processor.handle_until(event, Some(deadline)).await {
+            Ok(report) if report.objects[0].outcome == Outcome::Applied => return paused,
+            Ok(report) => panic!("unexpected: {report:?}"),
+            Err(InvocationError::RecordsFailed { report, .. }) => {
+                let object = &report.objects[0];
+                assert_eq!(
+                    object.error_code.as_deref(),
+                    Some("DeadlineNear"),
+                    "{report:?}"
+                );
+                assert!(object.transient, "a paused copy is retried");
+                paused += 1;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    panic!("not applied after {limit} invocations");
+}
+
+/// Relies on: LocalStack's ListMultipartUploads (with `Initiated`) and ListParts (with part
+/// sizes). A copy too long for one invocation pauses before the deadline with its upload
+/// open; the retries continue it, copying each part once.
+async fn large_copies_resume_across_invocations(env: &Env) {
+    let s3 = env.s3();
+    let (source, backup) = buckets(&s3, "cf-resume").await;
+    let bytes: Vec<u8> = (0..26 * MIB + 5).map(|i| (i * 13 % 251) as u8).collect();
+    s3.put_object()
+        .bucket(&source)
+        .key("huge.bin")
+        .body(ByteStream::from(bytes.clone()))
+        .send()
+        .await
+        .expect("put");
+    // A >5 GB upload takes minutes; the event is handled well after Last-Modified.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let processor = slow_processor(&s3, &format!("backup: {backup}"));
+    let event = put_event(&source, "huge.bin", None, None);
+    let paused = invoke_until_applied(&processor, &event, 10).await;
+    assert!(
+        paused >= 2,
+        "the copy needed several invocations ({paused} paused)"
+    );
+    let counts = processor.store().counts();
+    assert_eq!(
+        counts.multipart_starts, 1,
+        "one upload, continued: {counts:?}"
+    );
+    assert_eq!(
+        counts.part_copies, 6,
+        "each of the 6 parts copied once: {counts:?}"
+    );
+    assert_eq!(body(&s3, &backup, "huge.bin").await, bytes);
+    assert_eq!(pending_uploads(&s3, &backup).await, 0);
+}
+
+/// Relies on: LocalStack's `Initiated` and Last-Modified. An open upload started before the
+/// source was replaced holds older bytes: it is aborted and the copy starts over.
+async fn a_source_changed_between_invocations_restarts_the_copy(env: &Env) {
+    let s3 = env.s3();
+    let (source, backup) = buckets(&s3, "cf-resume-changed").await;
+    let old: Vec<u8> = (0..26 * MIB).map(|i| (i % 199) as u8).collect();
+    s3.put_object()
+        .bucket(&source)
+        .key("huge.bin")
+        .body(ByteStream::from(old))
+        .send()
+        .await
+        .expect("put");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let processor = slow_processor(&s3, &format!("backup: {backup}"));
+    let event = put_event(&source, "huge.bin", None, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1700);
+    let first = processor.handle_until(&event, Some(deadline)).await;
+    assert!(first.is_err(), "the first invocation pauses: {first:?}");
+    assert_eq!(pending_uploads(&s3, &backup).await, 1);
+
+    let new: Vec<u8> = (0..26 * MIB).map(|i| (i % 211) as u8).collect();
+    s3.put_object()
+        .bucket(&source)
+        .key("huge.bin")
+        .body(ByteStream::from(new.clone()))
+        .send()
+        .await
+        .expect("put newer");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    invoke_until_applied(&processor, &event, 10).await;
+    let counts = processor.store().counts();
+    assert_eq!(
+        counts.multipart_aborts, 1,
+        "the stale upload was aborted: {counts:?}"
+    );
+    assert_eq!(
+        body(&s3, &backup, "huge.bin").await,
+        new,
+        "newer bytes, never a mix"
+    );
+    assert_eq!(pending_uploads(&s3, &backup).await, 0);
 }

@@ -1,7 +1,9 @@
 //! One server-side copy, whatever the size: a single CopyObject up to the multipart threshold,
 //! above it CreateMultipartUpload + UploadPartCopy (byte ranges, a bounded number in flight) +
-//! CompleteMultipartUpload, aborted on any failure so no parts are left behind. A multipart copy
-//! restates what CopyObject would have copied: metadata, content headers, tags, redirect.
+//! CompleteMultipartUpload. A failure aborts the upload so no parts are left behind; a nearing
+//! deadline leaves it open for the retry to continue ([`super::resume`]). A multipart copy
+//! restates what CopyObject would have copied: metadata, content headers, tags, redirect,
+//! checksum algorithm.
 
 use std::time::{Duration, Instant};
 
@@ -52,9 +54,9 @@ pub enum CopyError {
     /// A storage call failed (after aborting any multipart upload).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The Lambda deadline was near; the upload was aborted so the retry starts clean.
+    /// The Lambda deadline was near; the upload stays open and the retry continues it.
     #[error(
-        "stopped before the Lambda deadline after {parts_done} of {parts_total} parts; the upload was aborted and the event will be retried"
+        "stopped before the Lambda deadline after {parts_done} of {parts_total} parts; the upload stays open and the retry continues from there"
     )]
     DeadlineNear {
         /// Parts copied before stopping.
@@ -120,19 +122,30 @@ pub async fn copy<S: ObjectStore>(
         website_redirect: request.website_redirect.clone(),
         checksum_algorithm: source_checksum_algorithm(store, head, request).await,
     };
-    let upload_id = store.create_multipart_upload(&start).await?;
-    let result = copy_parts(
-        store,
-        head,
-        request,
-        &upload_id,
-        start.checksum_algorithm,
-        settings,
-        deadline,
-    )
-    .await;
+    let ranges = part_ranges(head.size, settings.part_size);
+    let (upload_id, done) = match super::resume::find(store, head, request, &ranges).await {
+        Some(open) => (open.upload_id, open.parts),
+        None => (store.create_multipart_upload(&start).await?, Vec::new()),
+    };
+    let upload = Upload {
+        id: &upload_id,
+        ranges,
+        done,
+        checksum_algorithm: start.checksum_algorithm,
+    };
+    let result = copy_parts(store, request, upload, settings, deadline).await;
     match result {
         Ok(outcome) => Ok(outcome),
+        Err(err @ CopyError::DeadlineNear { .. }) => {
+            tracing::info!(
+                bucket = request.destination.bucket,
+                key = request.destination.key,
+                upload_id,
+                error = %err,
+                "multipart copy paused for the retry"
+            );
+            Err(err)
+        }
         Err(err) => {
             if let Err(abort) = store
                 .abort_multipart_upload(&request.destination, &upload_id)
@@ -176,19 +189,32 @@ async fn source_checksum_algorithm<S: ObjectStore>(
     }
 }
 
+/// The upload a copy writes into: its id, the part layout, and the parts already there.
+struct Upload<'a> {
+    id: &'a str,
+    ranges: Vec<(i32, u64, u64)>,
+    done: Vec<CompletedPart>,
+    checksum_algorithm: Option<&'static str>,
+}
+
 async fn copy_parts<S: ObjectStore>(
     store: &S,
-    head: &ObjectHead,
     request: &CopyRequest,
-    upload_id: &str,
-    checksum_algorithm: Option<&'static str>,
+    upload: Upload<'_>,
     settings: &CopySettings,
     deadline: Option<Instant>,
 ) -> Result<CopyOutcome, CopyError> {
-    let ranges = part_ranges(head.size, settings.part_size);
-    let parts_total = ranges.len();
-    let started = std::sync::atomic::AtomicUsize::new(0);
-    let mut parts: Vec<CompletedPart> = stream::iter(ranges)
+    let parts_total = upload.ranges.len();
+    let already: std::collections::BTreeSet<i32> =
+        upload.done.iter().map(|p| p.part_number).collect();
+    let missing: Vec<(i32, u64, u64)> = upload
+        .ranges
+        .iter()
+        .copied()
+        .filter(|(number, _, _)| !already.contains(number))
+        .collect();
+    let started = std::sync::atomic::AtomicUsize::new(already.len());
+    let copied: Vec<CompletedPart> = stream::iter(missing)
         .map(|(part_number, first_byte, last_byte)| {
             let started = &started;
             async move {
@@ -201,7 +227,7 @@ async fn copy_parts<S: ObjectStore>(
                 started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let part = PartCopy {
                     destination: request.destination.clone(),
-                    upload_id: upload_id.to_owned(),
+                    upload_id: upload.id.to_owned(),
                     part_number,
                     source: request.source.clone(),
                     source_if_match: request.source_if_match.clone(),
@@ -214,15 +240,17 @@ async fn copy_parts<S: ObjectStore>(
         .buffer_unordered(settings.parts_in_flight.max(1))
         .try_collect()
         .await?;
+    let mut parts = upload.done;
+    parts.extend(copied);
     parts.sort_by_key(|p| p.part_number);
     let complete = CompleteRequest {
         destination: request.destination.clone(),
-        upload_id: upload_id.to_owned(),
+        upload_id: upload.id.to_owned(),
         parts,
         // The parts were copied from the ETag seen; the destination must still hold it when
         // the upload completes, or a newer upload would be replaced by older bytes.
         if_match: request.destination_if_match.clone(),
-        checksum_algorithm,
+        checksum_algorithm: upload.checksum_algorithm,
     };
     Ok(store.complete_multipart_upload(&complete).await?)
 }
@@ -375,18 +403,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn near_the_deadline_no_part_starts_and_the_upload_is_aborted() {
-        let (store, head, _) = setup().await;
+    async fn near_the_deadline_no_part_starts_and_the_retry_continues_the_upload() {
+        let (store, head, body) = setup().await;
         let deadline = Instant::now() + Duration::from_secs(2);
-        let err = copy(
-            &store,
-            &head,
-            &backup_request(&head),
-            &small_parts(),
-            Some(deadline),
-        )
-        .await
-        .unwrap_err();
+        let request = backup_request(&head);
+        let err = copy(&store, &head, &request, &small_parts(), Some(deadline))
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -397,8 +420,62 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert!(store.inner().inner().pending_uploads().is_empty());
+        assert_eq!(
+            store.inner().inner().pending_uploads().len(),
+            1,
+            "left open"
+        );
         assert_eq!(store.counts().part_copies, 0);
+
+        copy(&store, &head, &request, &small_parts(), None)
+            .await
+            .expect("the retry finishes the copy");
+        let counts = store.counts();
+        assert_eq!(counts.multipart_starts, 1, "the open upload was continued");
+        assert_eq!(counts.part_copies, 3, "each part copied once");
+        assert!(store.inner().inner().pending_uploads().is_empty());
+        let copied = store
+            .inner()
+            .inner()
+            .object("backup-bucket", "big.bin")
+            .unwrap();
+        assert_eq!(copied.body, body);
+    }
+
+    /// An open upload started before the source was last written holds older bytes: it is
+    /// aborted and the copy starts over.
+    #[tokio::test]
+    async fn an_upload_older_than_the_source_is_aborted_not_continued() {
+        let (store, head, _) = setup().await;
+        let request = backup_request(&head);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        copy(&store, &head, &request, &small_parts(), Some(deadline))
+            .await
+            .unwrap_err();
+        let memory = store.inner().inner();
+        let mut newer = memory.object("src-bucket", "big.bin").unwrap();
+        newer.body.iter_mut().for_each(|b| *b = b.wrapping_add(1));
+        newer.etag = "newer-etag".into();
+        memory.put_object("src-bucket", "big.bin", newer.clone());
+        let head = store
+            .head_object(&ObjectLocation::current("src-bucket", "big.bin"))
+            .await
+            .unwrap();
+        let request = backup_request(&head);
+        copy(&store, &head, &request, &small_parts(), None)
+            .await
+            .expect("copy of the newer object");
+        assert_eq!(store.counts().multipart_starts, 2, "started over");
+        assert_eq!(
+            store.counts().multipart_aborts,
+            1,
+            "the stale upload was aborted"
+        );
+        assert!(memory.pending_uploads().is_empty());
+        assert_eq!(
+            memory.object("backup-bucket", "big.bin").unwrap().body,
+            newer.body
+        );
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! (from the exact version / ETag seen), then the single in-place rewrite, then tags.
 
 pub mod copy;
+pub mod resume;
 
 use std::time::Instant;
 

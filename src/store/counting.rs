@@ -33,6 +33,8 @@ pub struct Counts {
     pub put_acls: usize,
     /// RestoreObject calls.
     pub restores: usize,
+    /// ListMultipartUploads and ListParts calls (resuming large copies).
+    pub upload_listings: usize,
 }
 
 impl Counts {
@@ -81,6 +83,7 @@ impl<S> CountingStore<S> {
             get_acls: get(Operation::GetObjectAcl),
             put_acls: get(Operation::PutObjectAcl),
             restores: get(Operation::RestoreObject),
+            upload_listings: get(Operation::ListMultipartUploads) + get(Operation::ListParts),
         }
     }
 }

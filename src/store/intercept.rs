@@ -4,7 +4,7 @@
 
 use super::{
     CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
-    PartCopy, StoreError,
+    OpenUpload, PartCopy, StoreError, UploadedPart,
 };
 use crate::object::{Acl, ObjectHead, ObjectLocation, Tags};
 
@@ -29,6 +29,10 @@ pub enum Operation {
     CompleteMultipartUpload,
     /// `abort_multipart_upload`.
     AbortMultipartUpload,
+    /// `list_multipart_uploads`.
+    ListMultipartUploads,
+    /// `list_parts`.
+    ListParts,
     /// `get_acl`.
     GetObjectAcl,
     /// `put_acl`.
@@ -39,7 +43,7 @@ pub enum Operation {
 
 impl Operation {
     /// How many operations there are.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 14;
 
     /// S3's name for the operation (as in its API reference and error messages).
     pub fn name(self) -> &'static str {
@@ -53,6 +57,8 @@ impl Operation {
             Self::UploadPartCopy => "UploadPartCopy",
             Self::CompleteMultipartUpload => "CompleteMultipartUpload",
             Self::AbortMultipartUpload => "AbortMultipartUpload",
+            Self::ListMultipartUploads => "ListMultipartUploads",
+            Self::ListParts => "ListParts",
             Self::GetObjectAcl => "GetObjectAcl",
             Self::PutObjectAcl => "PutObjectAcl",
             Self::RestoreObject => "RestoreObject",
@@ -163,6 +169,23 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
     ) -> Result<(), StoreError> {
         self.hook.before(Operation::RestoreObject)?;
         self.inner.restore_object(location, days, tier).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        destination: &ObjectLocation,
+    ) -> Result<Vec<OpenUpload>, StoreError> {
+        self.hook.before(Operation::ListMultipartUploads)?;
+        self.inner.list_multipart_uploads(destination).await
+    }
+
+    async fn list_parts(
+        &self,
+        destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> Result<Vec<UploadedPart>, StoreError> {
+        self.hook.before(Operation::ListParts)?;
+        self.inner.list_parts(destination, upload_id).await
     }
 
     async fn abort_multipart_upload(

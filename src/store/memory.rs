@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
-    PartCopy, StoreError, TagDirective,
+    OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
 };
 use crate::object::{
     Acl, ActualEncryption, ArchiveState, Checksum, ContentHeaders, ObjectHead, ObjectLocation,
@@ -46,7 +46,8 @@ pub struct StoredObject {
 #[derive(Debug)]
 struct Upload {
     start: MultipartStart,
-    parts: BTreeMap<i32, Vec<u8>>,
+    parts: BTreeMap<i32, (CompletedPart, Vec<u8>)>,
+    initiated: i64,
 }
 
 #[derive(Debug, Default)]
@@ -372,12 +373,15 @@ impl ObjectStore for MemoryStore {
             return Err(no_such_bucket("CreateMultipartUpload"));
         }
         state.next_upload += 1;
+        state.clock += 1;
         let id = format!("upload-{}", state.next_upload);
+        let initiated = state.clock;
         state.uploads.insert(
             id.clone(),
             Upload {
                 start: request.clone(),
                 parts: BTreeMap::new(),
+                initiated,
             },
         );
         Ok(id)
@@ -410,13 +414,15 @@ impl ObjectStore for MemoryStore {
             .uploads
             .get_mut(&request.upload_id)
             .ok_or_else(|| no_such_upload(OP))?;
-        let checksum = upload.start.checksum_algorithm.map(|_| etag.clone());
-        upload.parts.insert(request.part_number, bytes);
-        Ok(CompletedPart {
+        let part = CompletedPart {
             part_number: request.part_number,
+            checksum: upload.start.checksum_algorithm.map(|_| etag.clone()),
             etag,
-            checksum,
-        })
+        };
+        upload
+            .parts
+            .insert(request.part_number, (part.clone(), bytes));
+        Ok(part)
     }
 
     async fn complete_multipart_upload(
@@ -438,15 +444,16 @@ impl ObjectStore for MemoryStore {
         let parts = &request.parts;
         let mut body = Vec::new();
         for part in parts {
-            let bytes = upload
-                .parts
-                .get(&part.part_number)
-                .ok_or_else(|| StoreError::Service {
-                    operation: OP,
-                    code: "InvalidPart".into(),
-                    status: 400,
-                    message: format!("part {} was not uploaded", part.part_number),
-                })?;
+            let (_, bytes) =
+                upload
+                    .parts
+                    .get(&part.part_number)
+                    .ok_or_else(|| StoreError::Service {
+                        operation: OP,
+                        code: "InvalidPart".into(),
+                        status: 400,
+                        message: format!("part {} was not uploaded", part.part_number),
+                    })?;
             body.extend_from_slice(bytes);
         }
         let mut etag = format!("{}-{}", etag_of(&body), parts.len());
@@ -469,6 +476,46 @@ impl ObjectStore for MemoryStore {
             version_id: None,
             etag: Some(etag),
         })
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        destination: &ObjectLocation,
+    ) -> Result<Vec<OpenUpload>, StoreError> {
+        Ok(self
+            .lock()
+            .uploads
+            .iter()
+            .filter(|(_, u)| {
+                u.start.destination.bucket == destination.bucket
+                    && u.start.destination.key == destination.key
+            })
+            .map(|(id, u)| OpenUpload {
+                upload_id: id.clone(),
+                initiated: Some(u.initiated),
+                storage_class: u.start.storage_class.clone(),
+            })
+            .collect())
+    }
+
+    async fn list_parts(
+        &self,
+        _destination: &ObjectLocation,
+        upload_id: &str,
+    ) -> Result<Vec<UploadedPart>, StoreError> {
+        let state = self.lock();
+        let upload = state
+            .uploads
+            .get(upload_id)
+            .ok_or_else(|| no_such_upload("ListParts"))?;
+        Ok(upload
+            .parts
+            .values()
+            .map(|(part, bytes)| UploadedPart {
+                part: part.clone(),
+                size: bytes.len() as u64,
+            })
+            .collect())
     }
 
     async fn abort_multipart_upload(
