@@ -103,27 +103,11 @@ impl Env {
     }
 
     fn kms(&self) -> aws_sdk_kms::Client {
-        let config = aws_sdk_kms::Config::builder()
-            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_sdk_kms::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .build();
-        aws_sdk_kms::Client::from_conf(config)
+        kms_client_for(&self.endpoint)
     }
 
     fn sqs(&self) -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .build();
-        aws_sdk_sqs::Client::from_conf(config)
+        sqs_client_for(&self.endpoint)
     }
 
     /// `host:port` of the server, for proxies.
@@ -205,13 +189,7 @@ async fn kms_alias_policy_sends_the_resolved_key_and_redelivery_writes_nothing(e
         .send()
         .await
         .expect("create alias");
-    s3.put_object()
-        .bucket(&source)
-        .key("doc.txt")
-        .body(ByteStream::from_static(b"hello"))
-        .send()
-        .await
-        .expect("put");
+    put_bytes(&s3, &source, "doc.txt", b"hello".as_slice()).await;
 
     let mut policy = policy("encryption: { algorithm: aws:kms, kms_key_id: alias/cf-alias }");
     s3_policy_processor::kms_aliases::resolve_aliases(&mut policy, &kms)
@@ -300,13 +278,7 @@ async fn stale_event_is_skipped_without_writing(env: &Env) {
         .send()
         .await
         .expect("put old");
-    s3.put_object()
-        .bucket(&source)
-        .key("s.txt")
-        .body(ByteStream::from_static(b"new"))
-        .send()
-        .await
-        .expect("put new");
+    put_bytes(&s3, &source, "s.txt", b"new".as_slice()).await;
     let processor = processor(
         &s3,
         policy(&format!(
@@ -732,13 +704,7 @@ fn newer_upload(env: &Env, bucket: &str, key: &str, body: &'static [u8]) -> Uplo
 async fn newer_upload_before_multipart_completion_is_not_overwritten(env: &Env) {
     let s3 = env.s3();
     let (source, _) = buckets(&s3, "cf-race-mpu").await;
-    s3.put_object()
-        .bucket(&source)
-        .key("big.bin")
-        .body(ByteStream::from(big_body(2)))
-        .send()
-        .await
-        .expect("put");
+    put_bytes(&s3, &source, "big.bin", big_body(2)).await;
     let proxy = RaceProxy::start(
         env.upstream(),
         format!("/{source}/big.bin"),
@@ -773,13 +739,7 @@ async fn newer_upload_before_multipart_completion_is_not_overwritten(env: &Env) 
 async fn newer_upload_during_single_copy_is_not_overwritten(env: &Env) {
     let s3 = env.s3();
     let (source, _) = buckets(&s3, "cf-race-copy").await;
-    s3.put_object()
-        .bucket(&source)
-        .key("small.txt")
-        .body(ByteStream::from_static(b"old bytes"))
-        .send()
-        .await
-        .expect("put");
+    put_bytes(&s3, &source, "small.txt", b"old bytes".as_slice()).await;
     let proxy = RaceProxy::start(
         env.upstream(),
         format!("/{source}/small.txt"),
@@ -910,13 +870,7 @@ async fn sse_c_objects_are_skipped_not_failed(env: &Env) {
 async fn small_objects_are_backed_up_in_standard(env: &Env) {
     let s3 = env.s3();
     let (source, backup) = buckets(&s3, "cf-small-backup").await;
-    s3.put_object()
-        .bucket(&source)
-        .key("tiny.txt")
-        .body(ByteStream::from_static(b"tiny"))
-        .send()
-        .await
-        .expect("put");
+    put_bytes(&s3, &source, "tiny.txt", b"tiny".as_slice()).await;
     let processor = processor(
         &s3,
         policy(&format!(
@@ -1034,13 +988,7 @@ async fn large_copies_resume_across_invocations(env: &Env) {
     let s3 = env.s3();
     let (source, backup) = buckets(&s3, "cf-resume").await;
     let bytes: Vec<u8> = (0..26 * MIB + 5).map(|i| (i * 13 % 251) as u8).collect();
-    s3.put_object()
-        .bucket(&source)
-        .key("huge.bin")
-        .body(ByteStream::from(bytes.clone()))
-        .send()
-        .await
-        .expect("put");
+    put_bytes(&s3, &source, "huge.bin", bytes.clone()).await;
     // A >5 GB upload takes minutes; the event is handled well after Last-Modified.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let processor = slow_processor(&s3, &format!("backup: {backup}"));
@@ -1069,13 +1017,7 @@ async fn a_source_changed_between_invocations_restarts_the_copy(env: &Env) {
     let s3 = env.s3();
     let (source, backup) = buckets(&s3, "cf-resume-changed").await;
     let old: Vec<u8> = (0..26 * MIB).map(|i| (i % 199) as u8).collect();
-    s3.put_object()
-        .bucket(&source)
-        .key("huge.bin")
-        .body(ByteStream::from(old))
-        .send()
-        .await
-        .expect("put");
+    put_bytes(&s3, &source, "huge.bin", old).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let processor = slow_processor(&s3, &format!("backup: {backup}"));
     let event = put_event(&source, "huge.bin", None, None);
@@ -1085,13 +1027,7 @@ async fn a_source_changed_between_invocations_restarts_the_copy(env: &Env) {
     assert_eq!(pending_uploads(&s3, &backup).await, 1);
 
     let new: Vec<u8> = (0..26 * MIB).map(|i| (i % 211) as u8).collect();
-    s3.put_object()
-        .bucket(&source)
-        .key("huge.bin")
-        .body(ByteStream::from(new.clone()))
-        .send()
-        .await
-        .expect("put newer");
+    put_bytes(&s3, &source, "huge.bin", new.clone()).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     invoke_until_applied(&processor, &event, 10).await;
     let counts = processor.store().counts();

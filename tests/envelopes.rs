@@ -270,15 +270,7 @@ async fn older_event_after_a_newer_version_is_stale_in_a_versioned_bucket() {
 async fn notifications_published_by_the_s3_server_itself_through_sqs() {
     let server = S3Server::start();
     let s3 = server.client();
-    let sqs_config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .endpoint_url(&server.endpoint)
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .build();
-    let sqs = aws_sdk_sqs::Client::from_conf(sqs_config);
+    let sqs = sqs_client_for(&server.endpoint);
     let queue_url = sqs
         .create_queue()
         .queue_name("object-events")

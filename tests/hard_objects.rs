@@ -402,15 +402,7 @@ async fn versioned_buckets_back_up_the_exact_version_and_optionally_every_versio
 async fn kms_aliases_are_resolved_at_cold_start_so_re_keyed_objects_compare_equal() {
     let server = S3Server::start();
     let s3 = server.client();
-    let kms_config = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .endpoint_url(&server.endpoint)
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .build();
-    let kms = aws_sdk_kms::Client::from_conf(kms_config);
+    let kms = kms_client_for(&server.endpoint);
     let key = kms.create_key().send().await.unwrap();
     let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
     kms.create_alias()

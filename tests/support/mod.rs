@@ -118,6 +118,44 @@ pub fn client_for(endpoint: &str) -> Client {
     Client::from_conf(s3_policy_processor::store::s3::with_resilience(builder).build())
 }
 
+/// A KMS client for a local endpoint (dummy credentials, us-east-1).
+pub fn kms_client_for(endpoint: &str) -> aws_sdk_kms::Client {
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+/// An SQS client for a local endpoint (dummy credentials, us-east-1).
+pub fn sqs_client_for(endpoint: &str) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// Puts `body` at `bucket/key` with nothing else set.
+pub async fn put_bytes(client: &Client, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.into()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+}
+
 /// The example policy from `examples/policy.yaml`.
 pub fn example_policy() -> Policy {
     policy(&std::fs::read_to_string(repo().join("examples/policy.yaml")).expect("example policy"))
