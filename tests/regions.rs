@@ -163,3 +163,54 @@ async fn expected_owner_goes_on_every_backup_request_and_a_mismatch_fails() {
         body(&s3, SOURCE, REPORT_KEY).await
     );
 }
+
+/// The bucket policy README gives the backup bucket's account (`examples/backup-bucket-policy.json`)
+/// grants exactly what the function calls on a backup bucket, no more and no less, and no
+/// wildcard to anyone it allows.
+#[test]
+fn the_documented_backup_bucket_policy_grants_exactly_what_the_code_calls() {
+    // (SDK call on the backup bucket, the permission S3 checks, object or bucket resource)
+    const CALLS: &[(&str, &str, bool)] = &[
+        (".head_object()", "s3:GetObject", true),
+        (".copy_object()", "s3:PutObject", true),
+        (".copy_object()", "s3:PutObjectTagging", true), // tags copied with the object
+        (".create_multipart_upload()", "s3:PutObject", true),
+        (".upload_part_copy()", "s3:PutObject", true),
+        (".complete_multipart_upload()", "s3:PutObject", true),
+        (".abort_multipart_upload()", "s3:AbortMultipartUpload", true),
+        (".list_parts()", "s3:ListMultipartUploadParts", true),
+        (".list_multipart_uploads()", "s3:ListBucketMultipartUploads", false),
+        (".head_bucket()", "s3:ListBucket", false),
+    ];
+    let code = std::fs::read_to_string(repo().join("src/store/s3.rs")).expect("src/store/s3.rs");
+    for (call, _, _) in CALLS {
+        assert!(code.contains(call), "{call} is no longer called; update this list");
+    }
+    let text = std::fs::read_to_string(repo().join("examples/backup-bucket-policy.json"))
+        .expect("examples/backup-bucket-policy.json");
+    let policy: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let mut granted: std::collections::BTreeSet<(String, bool)> = Default::default();
+    for statement in policy["Statement"].as_array().expect("statements") {
+        if statement["Effect"] != "Allow" {
+            continue;
+        }
+        let principal = statement["Principal"]["AWS"].as_str().unwrap_or_default();
+        assert!(
+            principal.starts_with("arn:aws:iam::") && principal.contains(":role/"),
+            "allows only the function's role: {statement}"
+        );
+        let resource = statement["Resource"].as_str().expect("one resource");
+        assert!(!resource.ends_with(":::*"), "no all-bucket resource: {statement}");
+        let on_objects = resource.ends_with("/*");
+        for action in statement["Action"].as_array().expect("actions") {
+            let action = action.as_str().expect("action");
+            assert!(!action.contains('*'), "no wildcard action: {action}");
+            granted.insert((action.to_owned(), on_objects));
+        }
+    }
+    let needed: std::collections::BTreeSet<(String, bool)> = CALLS
+        .iter()
+        .map(|(_, action, on_objects)| ((*action).to_owned(), *on_objects))
+        .collect();
+    assert_eq!(granted, needed);
+}
