@@ -562,14 +562,14 @@ fn extra_buckets_and_keys_get_the_same_actions_as_the_stacks_own() {
             policies.contains(condition),
             "{condition} guards {parameter}"
         );
-        assert_eq!(
-            template["Parameters"][parameter]["Type"].as_str(),
-            Some("CommaDelimitedList"),
-            "{parameter}"
-        );
-        assert_eq!(
-            template["Parameters"][parameter]["Default"].as_str(),
-            Some("")
+        // Comma-separated names or ARNs, every element checked by the pattern.
+        let declared = &template["Parameters"][parameter];
+        assert_eq!(declared["Type"].as_str(), Some("String"), "{parameter}");
+        assert_eq!(declared["Default"].as_str(), Some(""));
+        let pattern = declared["AllowedPattern"].as_str().unwrap_or_default();
+        assert!(
+            pattern.starts_with("^$|^") && pattern.ends_with(")*$"),
+            "{parameter}: {pattern}"
         );
     }
 }
