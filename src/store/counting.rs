@@ -33,6 +33,8 @@ pub struct Counts {
     pub put_acls: usize,
     /// RestoreObject calls.
     pub restores: usize,
+    /// ListObjectsV2 calls.
+    pub lists: usize,
 }
 
 impl Counts {
@@ -81,6 +83,7 @@ impl<S> CountingStore<S> {
             get_acls: get(Operation::GetObjectAcl),
             put_acls: get(Operation::PutObjectAcl),
             restores: get(Operation::RestoreObject),
+            lists: get(Operation::ListObjectsV2),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! injection ([`super::faults`]) are hooks, so the delegation below is written once.
 
 use super::{
-    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
+    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectPage, ObjectStore, PartCopy,
+    StoreError,
 };
 use crate::object::{Acl, ObjectHead, ObjectLocation, Tags};
 
@@ -34,11 +35,13 @@ pub enum Operation {
     PutObjectAcl,
     /// `restore_object`.
     RestoreObject,
+    /// `list_objects`.
+    ListObjectsV2,
 }
 
 impl Operation {
     /// How many operations there are.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// S3's name for the operation (as in its API reference and error messages).
     pub fn name(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Operation {
             Self::GetObjectAcl => "GetObjectAcl",
             Self::PutObjectAcl => "PutObjectAcl",
             Self::RestoreObject => "RestoreObject",
+            Self::ListObjectsV2 => "ListObjectsV2",
         }
     }
 }
@@ -169,5 +173,15 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         self.inner
             .abort_multipart_upload(destination, upload_id)
             .await
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> Result<ObjectPage, StoreError> {
+        self.hook.before(Operation::ListObjectsV2)?;
+        self.inner.list_objects(bucket, prefix, continuation).await
     }
 }

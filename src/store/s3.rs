@@ -12,8 +12,8 @@ use aws_sdk_s3::types::{
 };
 
 use super::{
-    CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore, PartCopy, StoreError,
-    TagDirective,
+    CompletedPart, CopyOutcome, CopyRequest, ListedObject, MultipartStart, ObjectPage, ObjectStore,
+    PartCopy, StoreError, TagDirective,
 };
 use crate::keys::copy_source;
 use crate::object::{
@@ -567,6 +567,40 @@ impl ObjectStore for S3Store {
             .await
             .map(|_| ())
             .map_err(|e| classify("AbortMultipartUpload", e))
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> Result<ObjectPage, StoreError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_prefix((!prefix.is_empty()).then(|| prefix.to_owned()))
+            .set_continuation_token(continuation.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify("ListObjectsV2", e))?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ListedObject {
+                    key: o.key()?.to_owned(),
+                    etag: o.e_tag().map(normalize_etag),
+                    size: o.size().unwrap_or(0).max(0).unsigned_abs(),
+                })
+            })
+            .collect();
+        let next = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(ObjectPage { objects, next })
     }
 }
 
