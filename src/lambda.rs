@@ -169,10 +169,7 @@ pub async fn report_init_error(error: InitError) -> InitError {
     error
 }
 
-async fn post_init_error(
-    api: &str,
-    diagnostic: &Diagnostic,
-) -> Result<(), lambda_runtime::Error> {
+async fn post_init_error(api: &str, diagnostic: &Diagnostic) -> Result<(), lambda_runtime::Error> {
     let endpoint: http::Uri = format!("http://{api}").parse()?;
     let client = lambda_runtime_api_client::Client::builder()
         .with_endpoint(endpoint)

@@ -314,10 +314,15 @@ mod tests {
         ]
         .into();
         let config = MetricsConfig::from_lookup(|n| vars.get(n).map(|v| v.to_string())).unwrap();
-        assert_eq!((config.namespace.as_str(), config.service.as_str()), ("Acme", "uploads"));
+        assert_eq!(
+            (config.namespace.as_str(), config.service.as_str()),
+            ("Acme", "uploads")
+        );
         assert!(
-            MetricsConfig::from_lookup(|n| (n == "POWERTOOLS_METRICS_DISABLED").then(|| "true".into()))
-                .is_none()
+            MetricsConfig::from_lookup(
+                |n| (n == "POWERTOOLS_METRICS_DISABLED").then(|| "true".into())
+            )
+            .is_none()
         );
     }
 }

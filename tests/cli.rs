@@ -54,7 +54,10 @@ fn s3pp(endpoint: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials");
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        );
     for name in [
         "POLICY",
         "POLICY_FILE",
@@ -115,7 +118,10 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
         let mut heads = Vec::new();
         for key in KEYS {
             let head = head_of(&s3, SOURCE, key).await;
-            heads.push((head.e_tag().map(str::to_owned), head.last_modified().copied()));
+            heads.push((
+                head.e_tag().map(str::to_owned),
+                head.last_modified().copied(),
+            ));
         }
         heads
     };
@@ -123,7 +129,14 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
     // Dry run (the default): every object planned, nothing written anywhere.
     let dry = s3pp(
         &server.endpoint,
-        &["scan", "s3://s3pp-source", "--policy", policy, "--format", "json"],
+        &[
+            "scan",
+            "s3://s3pp-source",
+            "--policy",
+            policy,
+            "--format",
+            "json",
+        ],
         &[],
     );
     assert!(dry.status.success(), "{}", stderr(&dry));
@@ -143,15 +156,32 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
     assert!(keys(&s3, BACKUP).await.is_empty(), "dry run wrote a backup");
     for (key, (etag, modified)) in KEYS.iter().zip(&before) {
         let head = head_of(&s3, SOURCE, key).await;
-        assert_eq!(head.e_tag(), etag.as_deref(), "{key} rewritten in a dry run");
+        assert_eq!(
+            head.e_tag(),
+            etag.as_deref(),
+            "{key} rewritten in a dry run"
+        );
         assert_eq!(head.last_modified(), modified.as_ref());
-        assert!(tags(&s3, SOURCE, key).await.is_empty(), "{key} tagged in a dry run");
+        assert!(
+            tags(&s3, SOURCE, key).await.is_empty(),
+            "{key} tagged in a dry run"
+        );
     }
 
     // --apply: every object brought in line, with a backup.
     let apply = s3pp(
         &server.endpoint,
-        &["scan", "s3://s3pp-source", "--policy", policy, "--apply", "--concurrency", "3", "--format", "json"],
+        &[
+            "scan",
+            "s3://s3pp-source",
+            "--policy",
+            policy,
+            "--apply",
+            "--concurrency",
+            "3",
+            "--format",
+            "json",
+        ],
         &[],
     );
     assert!(apply.status.success(), "{}", stderr(&apply));
@@ -160,18 +190,36 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
     assert_eq!(report["summary"]["applied"], KEYS.len(), "{report}");
     for key in KEYS {
         let head = head_of(&s3, SOURCE, key).await;
-        assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256), "{key}");
-        assert_eq!(head.storage_class(), Some(&StorageClass::StandardIa), "{key}");
         assert_eq!(
-            tags(&s3, SOURCE, key).await.get("processed-by").map(String::as_str),
+            head.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256),
+            "{key}"
+        );
+        assert_eq!(
+            head.storage_class(),
+            Some(&StorageClass::StandardIa),
+            "{key}"
+        );
+        assert_eq!(
+            tags(&s3, SOURCE, key)
+                .await
+                .get("processed-by")
+                .map(String::as_str),
             Some("s3pp"),
             "{key}"
         );
-        assert_eq!(body(&s3, BACKUP, key).await, format!("body of {key}").into_bytes());
+        assert_eq!(
+            body(&s3, BACKUP, key).await,
+            format!("body of {key}").into_bytes()
+        );
     }
 
     // A second scan (table format, the default) finds every object compliant.
-    let rescan = s3pp(&server.endpoint, &["scan", "s3://s3pp-source", "--policy", policy], &[]);
+    let rescan = s3pp(
+        &server.endpoint,
+        &["scan", "s3://s3pp-source", "--policy", policy],
+        &[],
+    );
     assert!(rescan.status.success(), "{}", stderr(&rescan));
     let table = stdout(&rescan);
     assert!(
@@ -180,7 +228,14 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
     );
     let rescan = s3pp(
         &server.endpoint,
-        &["scan", "s3://s3pp-source", "--policy", policy, "--format", "json"],
+        &[
+            "scan",
+            "s3://s3pp-source",
+            "--policy",
+            policy,
+            "--format",
+            "json",
+        ],
         &[],
     );
     assert_eq!(json(&rescan)["summary"]["compliant"], KEYS.len());
@@ -195,15 +250,29 @@ async fn a_failed_object_fails_the_scan_and_csv_lists_it() {
     let policy = policy_file("failing", "backup: no-such-backup-bucket\n");
     let output = s3pp(
         &server.endpoint,
-        &["scan", "s3://s3pp-source/c++/", "--policy", policy.to_str().unwrap_or_default(), "--apply", "--format", "csv"],
+        &[
+            "scan",
+            "s3://s3pp-source/c++/",
+            "--policy",
+            policy.to_str().unwrap_or_default(),
+            "--apply",
+            "--format",
+            "csv",
+        ],
         &[],
     );
-    assert!(!output.status.success(), "exit status must show the failure");
+    assert!(
+        !output.status.success(),
+        "exit status must show the failure"
+    );
     let csv = stdout(&output);
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows[0], "bucket,key,rule,outcome,actions,error_code,error");
     assert_eq!(rows.len(), 2, "only the prefix's object: {csv}");
-    assert!(rows[1].starts_with("s3pp-source,c++/x+y.txt,rule-0,failed,backup,NoSuchBucket,"), "{csv}");
+    assert!(
+        rows[1].starts_with("s3pp-source,c++/x+y.txt,rule-0,failed,backup,NoSuchBucket,"),
+        "{csv}"
+    );
 }
 
 /// Relies on moto's ListObjectsV2 returning raw keys.
@@ -226,8 +295,14 @@ async fn manifest_rows_are_url_encoded_bucket_key_pairs() {
     let mut expected: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
     expected.sort();
     assert_eq!(decoded, expected);
-    assert!(manifest.contains("s3pp-source,c%2B%2B/x%2By.txt\n"), "{manifest}");
-    assert!(manifest.contains("s3pp-source,with%20space/a%20b.txt\n"), "{manifest}");
+    assert!(
+        manifest.contains("s3pp-source,c%2B%2B/x%2By.txt\n"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("s3pp-source,with%20space/a%20b.txt\n"),
+        "{manifest}"
+    );
 }
 
 /// Relies on moto for HEAD and tag reads only; nothing may be written.
@@ -239,7 +314,12 @@ async fn plan_shows_one_objects_actions_and_writes_nothing() {
     let policy = policy_file("plan", POLICY);
     let output = s3pp(
         &server.endpoint,
-        &["plan", "s3://s3pp-source/with space/a b.txt", "--format", "json"],
+        &[
+            "plan",
+            "s3://s3pp-source/with space/a b.txt",
+            "--format",
+            "json",
+        ],
         &[("POLICY_FILE", policy.to_str().unwrap_or_default())],
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -258,7 +338,11 @@ async fn plan_shows_one_objects_actions_and_writes_nothing() {
         &["plan", "s3://s3pp-source/c++/x+y.txt"],
         &[("POLICY", POLICY)],
     );
-    assert!(stdout(&table).contains("backup → s3://s3pp-backup/c++/x+y.txt"), "{}", stdout(&table));
+    assert!(
+        stdout(&table).contains("backup → s3://s3pp-backup/c++/x+y.txt"),
+        "{}",
+        stdout(&table)
+    );
 }
 
 /// Relies on moto only to have something to log about.
@@ -281,10 +365,17 @@ async fn plain_text_logs_carry_no_colour_codes() {
 /// No server: validation is local.
 #[test]
 fn validate_accepts_the_examples_and_names_the_bad_field() {
-    let good = s3pp("http://127.0.0.1:9", &["validate", "--policy", "examples/policy.yaml"], &[]);
+    let good = s3pp(
+        "http://127.0.0.1:9",
+        &["validate", "--policy", "examples/policy.yaml"],
+        &[],
+    );
     assert!(good.status.success(), "{}", stderr(&good));
 
-    let bad = policy_file("bad", "rules:\n  - name: x\n    storage_class: STANDARD-IA\n");
+    let bad = policy_file(
+        "bad",
+        "rules:\n  - name: x\n    storage_class: STANDARD-IA\n",
+    );
     let output = s3pp(
         "http://127.0.0.1:9",
         &["validate", "--policy", bad.to_str().unwrap_or_default()],
@@ -298,9 +389,17 @@ fn validate_accepts_the_examples_and_names_the_bad_field() {
     );
 
     // POLICY from the environment, as the function reads it.
-    let output = s3pp("http://127.0.0.1:9", &["validate"], &[("POLICY", "backup: { bucket: Bad_Bucket }")]);
+    let output = s3pp(
+        "http://127.0.0.1:9",
+        &["validate"],
+        &[("POLICY", "backup: { bucket: Bad_Bucket }")],
+    );
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("rules[0].backup.bucket"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("rules[0].backup.bucket"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// No server: the schema is generated from the parser's types.
@@ -321,12 +420,18 @@ fn committed_schema_is_current_and_accepts_the_examples() {
     let mut examples = 0;
     for entry in std::fs::read_dir(repo().join("examples")).expect("examples/") {
         let path = entry.expect("entry").path();
-        if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("example");
         let document: Value = serde_yaml_ng::from_str(&text).expect("example parses");
-        let errors: Vec<String> = validator.iter_errors(&document).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&document)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
         examples += 1;
     }

@@ -32,7 +32,11 @@ fn check_directive(line: &Value, namespace: &str) {
     let directive = &line["_aws"]["CloudWatchMetrics"][0];
     assert_eq!(directive["Namespace"], namespace);
     assert_eq!(directive["Dimensions"], serde_json::json!([["service"]]));
-    assert!(line["_aws"]["Timestamp"].as_u64().is_some_and(|t| t > 1_600_000_000_000));
+    assert!(
+        line["_aws"]["Timestamp"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000)
+    );
     for metric in directive["Metrics"].as_array().expect("metrics") {
         let name = metric["Name"].as_str().expect("name");
         assert!(line[name].is_u64(), "{name} declared but missing: {line}");
@@ -78,7 +82,9 @@ async fn emf_lines_count_what_the_invocation_did() {
     let report_size = sample("report").body.len() as u64;
 
     // First delivery: the report object is backed up and rewritten (two copies of its bytes).
-    let (result, line) = function.invoke_measured(event(&support::event("put-single.json"))).await;
+    let (result, line) = function
+        .invoke_measured(event(&support::event("put-single.json")))
+        .await;
     result.expect("invocation succeeds");
     let line = parse_line(line);
     check_directive(&line, "Test/S3PP");
@@ -95,7 +101,9 @@ async fn emf_lines_count_what_the_invocation_did() {
     assert_eq!(line["S3Requests_HeadObject"], counts.heads as u64);
 
     // Redelivery: compliant, nothing copied; the request count starts again from zero.
-    let (result, line) = function.invoke_measured(event(&support::event("put-single.json"))).await;
+    let (result, line) = function
+        .invoke_measured(event(&support::event("put-single.json")))
+        .await;
     result.expect("redelivery succeeds");
     let line = parse_line(line);
     assert_eq!(line["ObjectsCompliant"], 1);
@@ -113,7 +121,10 @@ async fn emf_lines_count_what_the_invocation_did() {
     assert!(matches!(error, InvocationError::RecordsFailed { .. }));
     let diagnostic = Diagnostic::from(error);
     assert_eq!(diagnostic.error_type, "RecordsFailed");
-    assert!(diagnostic.error_message.contains("NoSuchBucket"), "{diagnostic:?}");
+    assert!(
+        diagnostic.error_message.contains("NoSuchBucket"),
+        "{diagnostic:?}"
+    );
     let line = parse_line(line);
     assert_eq!(line["ObjectsFailed"], 1);
     assert_eq!(line["Failures"], 1);

@@ -286,7 +286,10 @@ mod tests {
     #[test]
     fn s3_urls() {
         let url: S3Url = "s3://bucket/a b/c+d".parse().unwrap();
-        assert_eq!((url.bucket.as_str(), url.key.as_str()), ("bucket", "a b/c+d"));
+        assert_eq!(
+            (url.bucket.as_str(), url.key.as_str()),
+            ("bucket", "a b/c+d")
+        );
         let url: S3Url = "s3://bucket".parse().unwrap();
         assert_eq!(url.key, "");
         assert!("bucket/key".parse::<S3Url>().is_err());

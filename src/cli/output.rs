@@ -23,7 +23,10 @@ fn table(header: &[&str]) -> Table {
 /// `backup, rewrite` (or the error, or the notes): what happened to one object, in a cell.
 fn what(report: &ObjectReport) -> String {
     if let Some(error) = &report.error {
-        return format!("{}: {error}", report.error_code.as_deref().unwrap_or("Error"));
+        return format!(
+            "{}: {error}",
+            report.error_code.as_deref().unwrap_or("Error")
+        );
     }
     let mut parts: Vec<String> = report.actions.iter().map(describe).collect();
     parts.extend(report.notes.iter().cloned());
@@ -59,7 +62,11 @@ fn describe(action: &Action) -> String {
 }
 
 /// Prints a scan's report in `format`.
-pub fn write_scan(out: &mut impl Write, report: &InvocationReport, format: Format) -> io::Result<()> {
+pub fn write_scan(
+    out: &mut impl Write,
+    report: &InvocationReport,
+    format: Format,
+) -> io::Result<()> {
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, report)?;
@@ -124,7 +131,10 @@ pub fn write_plan(out: &mut impl Write, report: &ObjectReport, format: Format) -
                 "rule".to_owned(),
                 report.rule.clone().unwrap_or_else(|| "-".into()),
             ]);
-            table.add_row(vec!["outcome".to_owned(), outcome_name(report.outcome).to_owned()]);
+            table.add_row(vec![
+                "outcome".to_owned(),
+                outcome_name(report.outcome).to_owned(),
+            ]);
             for action in &report.actions {
                 table.add_row(vec!["action".to_owned(), describe(action)]);
             }

@@ -125,16 +125,22 @@ mod tests {
             ..Options::default()
         };
         let hidden = ProgressBar::hidden();
-        let report = scan(&store, &policy, &target, &dry, 8, &hidden).await.unwrap();
+        let report = scan(&store, &policy, &target, &dry, 8, &hidden)
+            .await
+            .unwrap();
         assert_eq!(report.objects.len(), 1203);
         assert_eq!(report.summary[&Outcome::Planned], 1203);
         assert_eq!(store.counts().lists, 2, "two pages of at most 1000");
         assert_eq!(store.counts().writes(), 0);
 
         let apply = Options::default();
-        let report = scan(&store, &policy, &target, &apply, 8, &hidden).await.unwrap();
+        let report = scan(&store, &policy, &target, &apply, 8, &hidden)
+            .await
+            .unwrap();
         assert_eq!(report.summary[&Outcome::Applied], 1203);
-        let again = scan(&store, &policy, &target, &apply, 8, &hidden).await.unwrap();
+        let again = scan(&store, &policy, &target, &apply, 8, &hidden)
+            .await
+            .unwrap();
         assert_eq!(again.summary[&Outcome::Compliant], 1203);
     }
 }
