@@ -170,7 +170,12 @@ pub async fn report_init_error(error: InitError) -> InitError {
 }
 
 async fn post_init_error(api: &str, diagnostic: &Diagnostic) -> Result<(), lambda_runtime::Error> {
-    let endpoint: http::Uri = format!("http://{api}").parse()?;
+    // `host:port` in Lambda; emulators (cargo lambda) give a full URL with a path.
+    let endpoint: http::Uri = if api.contains("://") {
+        api.parse()?
+    } else {
+        format!("http://{api}").parse()?
+    };
     let client = lambda_runtime_api_client::Client::builder()
         .with_endpoint(endpoint)
         .build()?;

@@ -2,7 +2,9 @@
 //! stdout, which CloudWatch Logs turns into metrics with no API call and no extra permission —
 //! the way Powertools for AWS Lambda publishes them, and configured with its variables:
 //! `POWERTOOLS_METRICS_NAMESPACE` (default `S3PolicyProcessor`), `POWERTOOLS_SERVICE_NAME`
-//! (the `service` dimension, default `s3-policy-processor`) and `POWERTOOLS_METRICS_DISABLED`.
+//! (the `service` dimension, default `s3-policy-processor`), `POWERTOOLS_METRICS_DISABLED` (and
+//! `POWERTOOLS_DEV`, which disables them unless `POWERTOOLS_METRICS_DISABLED=false`). Our own
+//! `METRICS_DIMENSIONS` (`stage=prod,team=data`) adds dimensions to every metric.
 //!
 //! Counts come from the invocation report (objects by outcome, actions, bytes copied, failures
 //! by error code); S3 requests are counted by a store wrapper ([`RequestCounter`]), so reconcile
@@ -43,6 +45,8 @@ pub struct MetricsConfig {
     pub namespace: String,
     /// Value of the `service` dimension.
     pub service: String,
+    /// Further dimensions (name, value), from `METRICS_DIMENSIONS`.
+    pub dimensions: Vec<(String, String)>,
 }
 
 impl MetricsConfig {
@@ -54,17 +58,42 @@ impl MetricsConfig {
     /// From `lookup` (the environment, or a map in tests); `None` when
     /// `POWERTOOLS_METRICS_DISABLED` is `true`/`1`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let disabled = lookup("POWERTOOLS_METRICS_DISABLED")
-            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1"));
+        let flag = |name: &str| {
+            lookup(name).and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Some(true),
+                "false" | "0" => Some(false),
+                _ => None,
+            })
+        };
+        let disabled = flag("POWERTOOLS_METRICS_DISABLED")
+            .unwrap_or_else(|| flag("POWERTOOLS_DEV").unwrap_or(false));
         if disabled {
             return None;
         }
+        let mut dimensions = Vec::new();
+        for pair in lookup("METRICS_DIMENSIONS").unwrap_or_default().split(',') {
+            match pair.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+                Some((name, value))
+                    if !name.is_empty() && !value.is_empty() && name != "service" =>
+                {
+                    dimensions.push((name.to_owned(), value.to_owned()));
+                }
+                _ if pair.trim().is_empty() => {}
+                _ => tracing::warn!(
+                    entry = pair,
+                    "METRICS_DIMENSIONS: ignoring an entry that is not name=value"
+                ),
+            }
+        }
+        // CloudWatch allows 30 dimensions per metric; `service` is one.
+        dimensions.truncate(29);
         let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         Some(Self {
             namespace: non_empty("POWERTOOLS_METRICS_NAMESPACE")
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             service: non_empty("POWERTOOLS_SERVICE_NAME")
                 .unwrap_or_else(|| DEFAULT_SERVICE.to_owned()),
+            dimensions,
         })
     }
 }
@@ -201,6 +230,8 @@ impl InvocationMetrics {
             .iter()
             .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
             .collect();
+        let mut dimension_names = vec!["service"];
+        dimension_names.extend(config.dimensions.iter().map(|(name, _)| name.as_str()));
         let mut line = Map::new();
         line.insert(
             "_aws".into(),
@@ -208,12 +239,15 @@ impl InvocationMetrics {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": config.namespace,
-                    "Dimensions": [["service"]],
+                    "Dimensions": [dimension_names],
                     "Metrics": definitions,
                 }],
             }),
         );
         line.insert("service".into(), Value::from(config.service.clone()));
+        for (name, value) in &config.dimensions {
+            line.insert(name.clone(), Value::from(value.clone()));
+        }
         for (name, value) in properties {
             line.insert((*name).to_owned(), value.clone());
         }
@@ -311,9 +345,21 @@ mod tests {
         let vars: HashMap<&str, &str> = [
             ("POWERTOOLS_METRICS_NAMESPACE", "Acme"),
             ("POWERTOOLS_SERVICE_NAME", "uploads"),
+            ("METRICS_DIMENSIONS", "stage=prod, bad, team=data"),
+            ("POWERTOOLS_DEV", "true"),
+            ("POWERTOOLS_METRICS_DISABLED", "false"),
         ]
         .into();
         let config = MetricsConfig::from_lookup(|n| vars.get(n).map(|v| v.to_string())).unwrap();
+        let line = InvocationMetrics::default().emf(&config, 1, &[]);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["service", "stage", "team"]])
+        );
+        assert_eq!(
+            (line["stage"].as_str(), line["team"].as_str()),
+            (Some("prod"), Some("data"))
+        );
         assert_eq!(
             (config.namespace.as_str(), config.service.as_str()),
             ("Acme", "uploads")
@@ -323,6 +369,9 @@ mod tests {
                 |n| (n == "POWERTOOLS_METRICS_DISABLED").then(|| "true".into())
             )
             .is_none()
+        );
+        assert!(
+            MetricsConfig::from_lookup(|n| (n == "POWERTOOLS_DEV").then(|| "1".into())).is_none()
         );
     }
 }

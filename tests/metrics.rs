@@ -73,6 +73,7 @@ async fn emf_lines_count_what_the_invocation_did() {
     let metrics = MetricsConfig {
         namespace: "Test/S3PP".into(),
         service: "cli-metrics-test".into(),
+        dimensions: Vec::new(),
     };
     let function = Function::new(
         CountingStore::new(S3Store::from_client(s3.clone())),
