@@ -98,6 +98,11 @@ impl Config {
     }
 }
 
+/// `S3_FORCE_PATH_STYLE` alone, for callers that need an S3 client but no policy (`s3pp manifest`).
+pub fn force_path_style(lookup: impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    parse_bool(&lookup, "S3_FORCE_PATH_STYLE")
+}
+
 fn parse_bool(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,

@@ -59,9 +59,26 @@ pub fn copy_source(bucket: &str, key: &str, version_id: Option<&str>) -> String 
     source
 }
 
+/// A key as an S3 Batch Operations CSV manifest needs it: URL-encoded (UTF-8 percent-encoding
+/// of everything but RFC 3986 unreserved characters and `/`), so a space is `%20`, a `+` is
+/// `%2B` and a comma cannot split the row. The function's own form decoding reads it back.
+pub fn manifest_key(key: &str) -> String {
+    utf8_percent_encode(key, COPY_SOURCE_KEEP).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifest_keys_round_trip_through_event_decoding() {
+        for key in ["a b/c+d ü %.txt", "c++/x,y", "plain/key.txt"] {
+            let encoded = manifest_key(key);
+            assert!(!encoded.contains([' ', '+', ',']), "{encoded}");
+            assert_eq!(decode_event_key(&encoded).unwrap(), key);
+        }
+        assert_eq!(manifest_key("a b+c/ü"), "a%20b%2Bc/%C3%BC");
+    }
 
     #[test]
     fn plus_is_space_and_encoded_plus_is_plus() {

@@ -5,13 +5,18 @@
 //! see `DESIGN.md` in the shared notes and README.md for the policy reference.
 
 pub mod apply;
+pub mod cli;
 pub mod config;
 pub mod event;
 pub mod handler;
 pub mod keys;
 pub mod kms_aliases;
+pub mod lambda;
+pub mod logging;
+pub mod metrics;
 pub mod object;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod setup;
 pub mod store;

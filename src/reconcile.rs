@@ -67,6 +67,9 @@ pub struct ObjectReport {
     /// The failure may go away on a retry (throttling, 5xx, timeouts).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub transient: bool,
+    /// Size in bytes as HEAD saw it (for the bytes-copied metric; not in the response).
+    #[serde(skip)]
+    pub size: Option<u64>,
 }
 
 impl ObjectReport {
@@ -83,6 +86,7 @@ impl ObjectReport {
             error_code: None,
             error: None,
             transient: false,
+            size: None,
         }
     }
 
@@ -188,6 +192,7 @@ async fn reconcile_inner<S: ObjectStore>(
         Err(err) => return report.failed_store(&err),
     };
     report.key.clone_from(&head.location.key);
+    report.size = Some(head.size);
     let mut earlier_actions = Vec::new();
     if let Some(reason) = stale_reason(object, &head) {
         match backup_noncurrent_version(store, policy, object, &head, options).await {

@@ -229,4 +229,26 @@ async fn every_sample_event_runs_through_cargo_lambda_invoke() {
         !output.status.success() && all.contains("NoSuchBucket"),
         "{all}"
     );
+    // Its errorType names what happened, not the Rust type of a boxed error.
+    assert!(all.contains("RecordsFailed"), "{all}");
+    assert!(!all.contains("alloc::boxed::Box"), "{all}");
+
+    // Every invocation printed one EMF metrics line on the function's stdout.
+    let log =
+        std::fs::read_to_string(repo().join("target/local-invoke-watch.log")).expect("watch log");
+    let emf: Vec<Value> = log
+        .lines()
+        .filter_map(|line| line.find('{').map(|start| &line[start..]))
+        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .collect();
+    assert_eq!(
+        emf.len(),
+        files.len() + 2,
+        "one metrics line per invoke: {log}"
+    );
+    assert_eq!(
+        emf.last().map(|l| l["Failures_NoSuchBucket"].clone()),
+        Some(Value::from(1))
+    );
 }

@@ -164,7 +164,7 @@ async fn expected_owner_goes_on_every_backup_request_and_a_mismatch_fails() {
     );
 }
 
-/// The bucket policy README gives the backup bucket's account (`examples/backup-bucket-policy.json`)
+/// The bucket policy README gives the backup bucket's account (`examples/aws/backup-bucket-policy.json`)
 /// grants exactly what the function calls on a backup bucket, no more and no less, and no
 /// wildcard to anyone it allows.
 #[test]
@@ -179,15 +179,22 @@ fn the_documented_backup_bucket_policy_grants_exactly_what_the_code_calls() {
         (".complete_multipart_upload()", "s3:PutObject", true),
         (".abort_multipart_upload()", "s3:AbortMultipartUpload", true),
         (".list_parts()", "s3:ListMultipartUploadParts", true),
-        (".list_multipart_uploads()", "s3:ListBucketMultipartUploads", false),
+        (
+            ".list_multipart_uploads()",
+            "s3:ListBucketMultipartUploads",
+            false,
+        ),
         (".head_bucket()", "s3:ListBucket", false),
     ];
     let code = std::fs::read_to_string(repo().join("src/store/s3.rs")).expect("src/store/s3.rs");
     for (call, _, _) in CALLS {
-        assert!(code.contains(call), "{call} is no longer called; update this list");
+        assert!(
+            code.contains(call),
+            "{call} is no longer called; update this list"
+        );
     }
-    let text = std::fs::read_to_string(repo().join("examples/backup-bucket-policy.json"))
-        .expect("examples/backup-bucket-policy.json");
+    let text = std::fs::read_to_string(repo().join("examples/aws/backup-bucket-policy.json"))
+        .expect("examples/aws/backup-bucket-policy.json");
     let policy: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     let mut granted: std::collections::BTreeSet<(String, bool)> = Default::default();
     for statement in policy["Statement"].as_array().expect("statements") {
@@ -200,7 +207,10 @@ fn the_documented_backup_bucket_policy_grants_exactly_what_the_code_calls() {
             "allows only the function's role: {statement}"
         );
         let resource = statement["Resource"].as_str().expect("one resource");
-        assert!(!resource.ends_with(":::*"), "no all-bucket resource: {statement}");
+        assert!(
+            !resource.ends_with(":::*"),
+            "no all-bucket resource: {statement}"
+        );
         let on_objects = resource.ends_with("/*");
         for action in statement["Action"].as_array().expect("actions") {
             let action = action.as_str().expect("action");

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
@@ -40,37 +41,68 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> PolicyError 
     }
 }
 
-#[derive(Deserialize)]
+// The raw document types also derive `JsonSchema` (see `super::schema`): fields that accept
+// a shorthand (a string or a mapping) are `Value` here and say their real shape with
+// `schemars(with)`, so `s3pp schema` describes what this parser accepts.
+
+/// A policy with a list of rules (first match wins).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawDocument {
+#[schemars(rename = "Document")]
+pub(super) struct RawDocument {
+    /// Rules in order; the first rule that matches an object applies to it.
+    #[schemars(length(min = 1))]
     rules: Vec<RawRule>,
+    /// Plan and report, but write nothing.
     #[serde(default)]
     dry_run: bool,
+    /// Objects smaller than this (bytes) are not moved into STANDARD_IA, ONEZONE_IA or
+    /// GLACIER_IR (default 131072).
     ia_min_size: Option<u64>,
 }
 
-#[derive(Deserialize, Default)]
+/// One rule: which objects it covers and what they must look like.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawRule {
+#[schemars(rename = "Rule")]
+pub(super) struct RawRule {
+    /// Name shown in logs and reports (default `rule-<index>`); unique.
     name: Option<String>,
+    /// Conditions an object must meet; all given conditions must hold.
     #[serde(rename = "match", default)]
     matcher: RawMatch,
+    /// Required encryption: `AES256`, `aws:kms`, or a mapping.
+    #[schemars(with = "Option<super::schema::EncryptionDoc>")]
     encryption: Option<Value>,
+    /// Required storage class.
+    #[schemars(with = "Option<super::schema::StorageClassName>")]
     storage_class: Option<String>,
+    /// Backup copy: a bucket name, or a mapping.
+    #[schemars(with = "Option<super::schema::BackupDoc>")]
     backup: Option<Value>,
+    /// Tags the object must carry (other tags are kept); at most 10.
     #[serde(default)]
+    #[schemars(extend("maxProperties" = 10))]
     tags: BTreeMap<String, String>,
+    /// Request a restore of archived objects instead of skipping them.
     restore: Option<RawRestore>,
+    /// Remove grants to AllUsers and AuthenticatedUsers from object ACLs.
     #[serde(default)]
     remove_public_acl: bool,
 }
 
-#[derive(Deserialize)]
+/// How to restore archived objects.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawRestore {
+#[schemars(rename = "Restore")]
+pub(super) struct RawRestore {
+    /// Days the restored copy stays available (1 to 30000, default 1).
     #[serde(default = "default_restore_days")]
+    #[schemars(range(min = 1, max = 30000))]
     days: i32,
+    /// Retrieval tier (default Bulk).
     #[serde(default = "default_restore_tier")]
+    #[schemars(with = "super::schema::RestoreTier")]
     tier: String,
 }
 
@@ -82,37 +114,63 @@ fn default_restore_tier() -> String {
     "Bulk".into()
 }
 
-#[derive(Deserialize, Default)]
+/// Conditions an object must meet for a rule to apply.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawMatch {
+#[schemars(rename = "Match")]
+pub(super) struct RawMatch {
+    /// Bucket names the rule covers (default: any).
     #[serde(default)]
     buckets: Vec<String>,
+    /// Key prefix (decoded keys).
     prefix: Option<String>,
+    /// Key suffix (decoded keys).
     suffix: Option<String>,
+    /// Smallest size in bytes (inclusive).
     min_size: Option<u64>,
+    /// Largest size in bytes (inclusive).
     max_size: Option<u64>,
+    /// A content type or a list of them; `text/*` matches a family.
+    #[schemars(with = "Option<super::schema::ContentTypeDoc>")]
     content_type: Option<Value>,
 }
 
-#[derive(Deserialize)]
+/// Encryption as a mapping.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawEncryption {
+#[schemars(rename = "EncryptionMapping")]
+pub(super) struct RawEncryption {
+    /// `AES256` (SSE-S3) or `aws:kms` (SSE-KMS).
+    #[schemars(with = "super::schema::Algorithm")]
     algorithm: String,
+    /// SSE-KMS only: key id, key ARN, alias name (`alias/x`) or alias ARN.
     kms_key_id: Option<String>,
+    /// SSE-KMS only: require the S3 Bucket Key on (true) or off (false).
     bucket_key: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// Backup as a mapping.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawBackup {
+#[schemars(rename = "BackupMapping")]
+pub(super) struct RawBackup {
+    /// Destination bucket.
     bucket: String,
+    /// Prefix put in front of the source key.
     #[serde(default)]
     prefix: String,
+    /// Storage class of the copy (default STANDARD).
+    #[schemars(with = "Option<super::schema::StorageClassName>")]
     storage_class: Option<String>,
+    /// Encryption of the copy (default: the backup bucket's default).
+    #[schemars(with = "Option<super::schema::EncryptionDoc>")]
     encryption: Option<Value>,
+    /// Versioned buckets: also back up versions that are no longer current.
     #[serde(default)]
     all_versions: bool,
+    /// The backup bucket's region, e.g. `eu-west-1` (default: found once at run time).
     region: Option<String>,
+    /// The 12-digit account id that must own the backup bucket (sent as ExpectedBucketOwner).
     expected_owner: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod kms;
+pub mod schema;
 
 use crate::object::{ObjectHead, StorageClass, Tags};
 

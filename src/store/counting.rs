@@ -35,6 +35,8 @@ pub struct Counts {
     pub restores: usize,
     /// ListMultipartUploads and ListParts calls (resuming large copies).
     pub upload_listings: usize,
+    /// ListObjectsV2 calls.
+    pub lists: usize,
 }
 
 impl Counts {
@@ -84,6 +86,7 @@ impl<S> CountingStore<S> {
             put_acls: get(Operation::PutObjectAcl),
             restores: get(Operation::RestoreObject),
             upload_listings: get(Operation::ListMultipartUploads) + get(Operation::ListParts),
+            lists: get(Operation::ListObjectsV2),
         }
     }
 }

@@ -3,8 +3,8 @@
 //! injection ([`super::faults`]) are hooks, so the delegation below is written once.
 
 use super::{
-    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
-    OpenUpload, PartCopy, StoreError, UploadedPart,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectPage,
+    ObjectStore, OpenUpload, PartCopy, StoreError, UploadedPart,
 };
 use crate::object::{Acl, ObjectHead, ObjectLocation, Tags};
 
@@ -39,11 +39,13 @@ pub enum Operation {
     PutObjectAcl,
     /// `restore_object`.
     RestoreObject,
+    /// `list_objects`.
+    ListObjectsV2,
 }
 
 impl Operation {
     /// How many operations there are.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 
     /// S3's name for the operation (as in its API reference and error messages).
     pub fn name(self) -> &'static str {
@@ -62,6 +64,7 @@ impl Operation {
             Self::GetObjectAcl => "GetObjectAcl",
             Self::PutObjectAcl => "PutObjectAcl",
             Self::RestoreObject => "RestoreObject",
+            Self::ListObjectsV2 => "ListObjectsV2",
         }
     }
 }
@@ -197,5 +200,15 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         self.inner
             .abort_multipart_upload(destination, upload_id)
             .await
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> Result<ObjectPage, StoreError> {
+        self.hook.before(Operation::ListObjectsV2)?;
+        self.inner.list_objects(bucket, prefix, continuation).await
     }
 }

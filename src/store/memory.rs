@@ -9,9 +9,12 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
-    OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, ListedObject, MultipartStart,
+    ObjectPage, ObjectStore, OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
 };
+
+/// Most keys in one listing page, as on S3.
+const PAGE_SIZE: usize = 1000;
 use crate::object::{
     Acl, ActualEncryption, ArchiveState, Checksum, ContentHeaders, ObjectHead, ObjectLocation,
     StorageClass, Tags,
@@ -564,6 +567,49 @@ impl ObjectStore for MemoryStore {
             object.restore_requested = Some(days.unwrap_or(0));
         }
         Ok(())
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> Result<ObjectPage, StoreError> {
+        self.list_page(bucket, prefix, continuation)
+    }
+}
+
+impl MemoryStore {
+    fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> Result<ObjectPage, StoreError> {
+        let state = self.lock();
+        let objects = state
+            .buckets
+            .get(bucket)
+            .ok_or_else(|| no_such_bucket("ListObjectsV2"))?;
+        let mut page: Vec<ListedObject> = objects
+            .iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .filter(|(key, _)| continuation.is_none_or(|after| key.as_str() > after))
+            .take(PAGE_SIZE + 1)
+            .map(|(key, object)| ListedObject {
+                key: key.clone(),
+                etag: Some(object.etag.clone()),
+                size: object.body.len() as u64,
+            })
+            .collect();
+        let next = (page.len() > PAGE_SIZE).then(|| {
+            page.truncate(PAGE_SIZE);
+            page.last().map(|o| o.key.clone()).unwrap_or_default()
+        });
+        Ok(ObjectPage {
+            objects: page,
+            next,
+        })
     }
 }
 

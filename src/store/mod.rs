@@ -148,6 +148,26 @@ pub struct CopyOutcome {
     pub etag: Option<String>,
 }
 
+/// One object of a bucket listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// The key, decoded.
+    pub key: String,
+    /// ETag as listed (quotes stripped).
+    pub etag: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One page of a bucket listing (ListObjectsV2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectPage {
+    /// The objects of this page, in key order.
+    pub objects: Vec<ListedObject>,
+    /// Pass this back to get the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
 /// A failed storage call, classified the way the processor reacts to it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -332,4 +352,24 @@ pub trait ObjectStore: Send + Sync {
         destination: &ObjectLocation,
         upload_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One page of the current objects whose keys start with `prefix` (ListObjectsV2), from
+    /// `continuation` (the previous page's `next`) on. Only the command line's `scan` and
+    /// `manifest` list; a store that cannot list answers `NotImplemented`.
+    fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> impl Future<Output = Result<ObjectPage, StoreError>> + Send {
+        let _ = (bucket, prefix, continuation);
+        async {
+            Err(StoreError::Service {
+                operation: "ListObjectsV2",
+                code: "NotImplemented".into(),
+                status: 501,
+                message: "this store cannot list objects".into(),
+            })
+        }
+    }
 }

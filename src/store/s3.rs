@@ -18,8 +18,8 @@ use aws_sdk_s3::types::{
 
 use super::routing::{BucketSettings, Routing};
 use super::{
-    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
-    OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, ListedObject, MultipartStart,
+    ObjectPage, ObjectStore, OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
 };
 use crate::keys::copy_source;
 use crate::object::{
@@ -920,6 +920,42 @@ impl ObjectStore for S3Store {
         })
         .await
         .map(|_| ())
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+    ) -> Result<ObjectPage, StoreError> {
+        let out = self
+            .send(bucket, "ListObjectsV2", |client| {
+                client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .set_prefix((!prefix.is_empty()).then(|| prefix.to_owned()))
+                    .set_continuation_token(continuation.map(str::to_owned))
+                    .set_expected_bucket_owner(self.routing.owner(bucket))
+                    .send()
+            })
+            .await?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ListedObject {
+                    key: o.key()?.to_owned(),
+                    etag: o.e_tag().map(normalize_etag),
+                    size: o.size().unwrap_or(0).max(0).unsigned_abs(),
+                })
+            })
+            .collect();
+        let next = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(ObjectPage { objects, next })
     }
 }
 

@@ -1,0 +1,325 @@
+//! `s3pp`, the command line over the function's core: `validate` and `schema` for policy
+//! authors, `plan` and `scan` to see (or, with `--apply`, do) what the policy does to objects
+//! that already exist, `manifest` for S3 Batch Operations backfills. Configured like the
+//! function (`--policy FILE`, or `POLICY` / `POLICY_FILE`; the SDK's credential, region and
+//! endpoint variables; `S3_FORCE_PATH_STYLE`), and objects go through the same
+//! [`crate::reconcile::reconcile`] the function runs. One module per concern: [`scan`] (list and
+//! reconcile), [`manifest`], [`output`] (tables, CSV, JSON).
+
+pub mod manifest;
+pub mod output;
+pub mod scan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, ConfigError};
+use crate::kms_aliases::RegionalKeyError;
+use crate::object::{ObjectLocation, ObjectRef};
+use crate::reconcile::{Options, Outcome, reconcile};
+use crate::store::StoreError;
+
+/// Brings S3 objects in line with a policy: check a policy, see what it would do, apply it.
+#[derive(Debug, Parser)]
+#[command(name = "s3pp", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a policy document; prints the error with its field path when it is invalid.
+    Validate(PolicyArgs),
+    /// Print the JSON Schema of the policy document (for editors and CI checks).
+    Schema,
+    /// HEAD one object and print what the policy would do to it; writes nothing.
+    Plan {
+        /// The policy.
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The object, `s3://bucket/key`.
+        object: S3Url,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Reconcile every object under a prefix: a dry run unless `--apply`.
+    Scan {
+        /// The policy.
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The bucket and optional key prefix, `s3://bucket[/prefix]`.
+        target: S3Url,
+        /// Write: apply each object's plan (default: only plan and report).
+        #[arg(long)]
+        apply: bool,
+        /// Objects reconciled at once (default `MAX_CONCURRENCY`, else 16).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        concurrency: Option<u16>,
+        /// Output format: `json` is the function's report (`summary`, `objects`).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Write an S3 Batch Operations CSV manifest (`bucket,key`, keys URL-encoded) of every
+    /// object under a prefix, for backfills too large for `scan --apply`.
+    Manifest {
+        /// The bucket and optional key prefix, `s3://bucket[/prefix]`.
+        target: S3Url,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Policy document (JSON or YAML); default: `POLICY` (inline) or `POLICY_FILE`.
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable tables.
+    Table,
+    /// The function's JSON report.
+    Json,
+    /// One CSV row per object.
+    Csv,
+}
+
+/// `s3://bucket/key-or-prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key or prefix (may be empty).
+    pub key: String,
+}
+
+impl FromStr for S3Url {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let rest = text
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{text:?} is not an s3:// URL; write s3://bucket/key"))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{text:?} names no bucket; write s3://bucket/key"));
+        }
+        Ok(Self {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// Why a command could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The configuration or policy is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A KMS key in the policy cannot be resolved or is in the wrong region.
+    #[error(transparent)]
+    Keys(#[from] RegionalKeyError),
+    /// Listing the bucket failed.
+    #[error("listing s3://{bucket}/{prefix} failed: {source}")]
+    List {
+        /// Bucket.
+        bucket: String,
+        /// Prefix.
+        prefix: String,
+        /// The S3 error.
+        #[source]
+        source: StoreError,
+    },
+    /// A usage problem clap cannot see.
+    #[error("{0}")]
+    Usage(String),
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads the configuration like the function, with `--policy FILE` standing for `POLICY_FILE`.
+pub fn load_config(args: &PolicyArgs) -> Result<Config, ConfigError> {
+    let file = args
+        .policy
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    Config::from_lookup(|name| match (name, &file) {
+        ("POLICY", Some(_)) => None,
+        ("POLICY_FILE", Some(path)) => Some(path.clone()),
+        _ => std::env::var(name).ok(),
+    })
+}
+
+/// Runs a parsed command line; the exit code is 0 on success, 1 when a policy is invalid, an
+/// object failed or the work could not be done.
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Validate(args) => {
+            let config = load_config(&args)?;
+            let rules = config.policy.rules.len();
+            eprintln!(
+                "policy is valid: {rules} rule{}",
+                if rules == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            use std::io::Write;
+            out.write_all(crate::policy::schema::policy_schema().as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan {
+            policy,
+            object,
+            format,
+        } => {
+            if object.key.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "s3://{}/ names no object; write s3://bucket/key",
+                    object.bucket
+                )));
+            }
+            let mut config = load_config(&policy)?;
+            let store = crate::setup::connect(&mut config).await?;
+            let options = Options {
+                dry_run: true,
+                copy: config.copy.clone(),
+                deadline: None,
+            };
+            let target = ObjectRef {
+                location: ObjectLocation::current(&object.bucket, &object.key),
+                etag: None,
+                sequencer: None,
+                event_name: None,
+                alternate_key: None,
+            };
+            let report = reconcile(&store, &config.policy, &target, &options).await;
+            output::write_plan(&mut out, &report, format)?;
+            Ok(if report.outcome == Outcome::Failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Scan {
+            policy,
+            target,
+            apply,
+            concurrency,
+            format,
+        } => {
+            let mut config = load_config(&policy)?;
+            let store = crate::setup::connect(&mut config).await?;
+            let dry_run = !apply || config.dry_run || config.policy.dry_run;
+            if apply && dry_run {
+                eprintln!("note: DRY_RUN or the policy's dry_run is set; nothing will be written");
+            }
+            let options = Options {
+                dry_run,
+                copy: config.copy.clone(),
+                deadline: None,
+            };
+            let concurrency = concurrency.map_or(config.max_concurrency, usize::from);
+            let progress = scan::progress_bar();
+            let report = scan::scan(
+                &store,
+                &config.policy,
+                &target,
+                &options,
+                concurrency,
+                &progress,
+            )
+            .await?;
+            progress.finish_and_clear();
+            output::write_scan(&mut out, &report, format)?;
+            Ok(if report.failures().next().is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Manifest { target, output } => {
+            let force_path_style = crate::config::force_path_style(|n| std::env::var(n).ok())?;
+            let store = crate::setup::connect_without_policy(force_path_style).await;
+            let count = match output {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+                    manifest::write_manifest(&store, &target, &mut file).await?
+                }
+                None => manifest::write_manifest(&store, &target, &mut out).await?,
+            };
+            eprintln!("{count} objects");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls() {
+        let url: S3Url = "s3://bucket/a b/c+d".parse().unwrap();
+        assert_eq!(
+            (url.bucket.as_str(), url.key.as_str()),
+            ("bucket", "a b/c+d")
+        );
+        let url: S3Url = "s3://bucket".parse().unwrap();
+        assert_eq!(url.key, "");
+        assert!("bucket/key".parse::<S3Url>().is_err());
+        assert!("s3:///key".parse::<S3Url>().is_err());
+    }
+
+    #[test]
+    fn command_line_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "s3pp",
+            "scan",
+            "s3://b/p",
+            "--apply",
+            "--concurrency",
+            "4",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Scan {
+                apply: true,
+                concurrency: Some(4),
+                format: Format::Json,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["s3pp", "scan", "s3://b", "--concurrency", "0"]).is_err());
+    }
+}

@@ -1,0 +1,459 @@
+//! `s3pp` driven as a process (`CARGO_BIN_EXE_s3pp`) against a moto S3 server on 127.0.0.1, one
+//! per test, stopped by PID. Each test says which server behaviour it relies on.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
+use s3_policy_processor::keys::decode_event_key;
+use serde_json::Value;
+use support::*;
+
+/// Keys that break naive encoders: spaces, `+`, unicode, `%`, commas.
+const KEYS: &[&str] = &[
+    "plain.txt",
+    "with space/a b.txt",
+    "c++/x+y.txt",
+    "unicode/über café 日本.txt",
+    "odd/100% done, really.csv",
+];
+
+const POLICY: &str = "\
+ia_min_size: 0
+rules:
+  - name: everything
+    encryption: AES256
+    storage_class: STANDARD_IA
+    backup: s3pp-backup
+    tags: { processed-by: s3pp }
+";
+
+/// Writes a policy file for one test.
+fn policy_file(name: &str, text: &str) -> PathBuf {
+    let dir = repo().join("target/cli-tests");
+    std::fs::create_dir_all(&dir).expect("target/cli-tests");
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).expect("write policy");
+    path
+}
+
+/// Runs `s3pp` with the function's configuration variables pointing at `endpoint`, and nothing
+/// from the developer's own AWS setup.
+fn s3pp(endpoint: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_s3pp"));
+    command
+        .args(args)
+        .env("AWS_ENDPOINT_URL_S3", endpoint)
+        .env("S3_FORCE_PATH_STYLE", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        );
+    for name in [
+        "POLICY",
+        "POLICY_FILE",
+        "DRY_RUN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+        "RUST_LOG",
+        "MAX_CONCURRENCY",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in extra_env {
+        command.env(name, value);
+    }
+    command.output().expect("run s3pp")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(output), stderr(output)))
+}
+
+async fn seed_keys(client: &Client) {
+    create_buckets(client).await;
+    for key in KEYS {
+        client
+            .put_object()
+            .bucket(SOURCE)
+            .key(*key)
+            .body(ByteStream::from(format!("body of {key}").into_bytes()))
+            .content_type("text/plain")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    }
+}
+
+/// Relies on moto: ListObjectsV2 returning the keys exactly as stored, HEAD/tagging reads, and
+/// CopyObject (backup and in-place with a new class and SSE) applying what it is asked. moto
+/// does not report SSE on plain PUTs, so every object starts non-compliant on encryption too.
+#[tokio::test]
+async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_compliant() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed_keys(&s3).await;
+    let policy = policy_file("scan", POLICY);
+    let policy = policy.to_str().expect("utf-8 path");
+    let before: Vec<_> = {
+        let mut heads = Vec::new();
+        for key in KEYS {
+            let head = head_of(&s3, SOURCE, key).await;
+            heads.push((
+                head.e_tag().map(str::to_owned),
+                head.last_modified().copied(),
+            ));
+        }
+        heads
+    };
+
+    // Dry run (the default): every object planned, nothing written anywhere.
+    let dry = s3pp(
+        &server.endpoint,
+        &[
+            "scan",
+            "s3://s3pp-source",
+            "--policy",
+            policy,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let report = json(&dry);
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["summary"]["planned"], KEYS.len(), "{report}");
+    let mut listed: Vec<&str> = report["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["key"].as_str().unwrap_or_default())
+        .collect();
+    listed.sort_unstable();
+    let mut expected = KEYS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "keys come back exactly, decoded");
+    assert!(keys(&s3, BACKUP).await.is_empty(), "dry run wrote a backup");
+    for (key, (etag, modified)) in KEYS.iter().zip(&before) {
+        let head = head_of(&s3, SOURCE, key).await;
+        assert_eq!(
+            head.e_tag(),
+            etag.as_deref(),
+            "{key} rewritten in a dry run"
+        );
+        assert_eq!(head.last_modified(), modified.as_ref());
+        assert!(
+            tags(&s3, SOURCE, key).await.is_empty(),
+            "{key} tagged in a dry run"
+        );
+    }
+
+    // --apply: every object brought in line, with a backup.
+    let apply = s3pp(
+        &server.endpoint,
+        &[
+            "scan",
+            "s3://s3pp-source",
+            "--policy",
+            policy,
+            "--apply",
+            "--concurrency",
+            "3",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(apply.status.success(), "{}", stderr(&apply));
+    let report = json(&apply);
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["summary"]["applied"], KEYS.len(), "{report}");
+    for key in KEYS {
+        let head = head_of(&s3, SOURCE, key).await;
+        assert_eq!(
+            head.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256),
+            "{key}"
+        );
+        assert_eq!(
+            head.storage_class(),
+            Some(&StorageClass::StandardIa),
+            "{key}"
+        );
+        assert_eq!(
+            tags(&s3, SOURCE, key)
+                .await
+                .get("processed-by")
+                .map(String::as_str),
+            Some("s3pp"),
+            "{key}"
+        );
+        assert_eq!(
+            body(&s3, BACKUP, key).await,
+            format!("body of {key}").into_bytes()
+        );
+    }
+
+    // A second scan (table format, the default) finds every object compliant.
+    let rescan = s3pp(
+        &server.endpoint,
+        &["scan", "s3://s3pp-source", "--policy", policy],
+        &[],
+    );
+    assert!(rescan.status.success(), "{}", stderr(&rescan));
+    let table = stdout(&rescan);
+    assert!(
+        table.contains("compliant") && !table.contains("planned") && !table.contains("failed"),
+        "{table}"
+    );
+    let rescan = s3pp(
+        &server.endpoint,
+        &[
+            "scan",
+            "s3://s3pp-source",
+            "--policy",
+            policy,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(json(&rescan)["summary"]["compliant"], KEYS.len());
+}
+
+/// Relies on moto answering CopyObject into a missing bucket with `NoSuchBucket`.
+#[tokio::test]
+async fn a_failed_object_fails_the_scan_and_csv_lists_it() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed_keys(&s3).await;
+    let policy = policy_file("failing", "backup: no-such-backup-bucket\n");
+    let output = s3pp(
+        &server.endpoint,
+        &[
+            "scan",
+            "s3://s3pp-source/c++/",
+            "--policy",
+            policy.to_str().unwrap_or_default(),
+            "--apply",
+            "--format",
+            "csv",
+        ],
+        &[],
+    );
+    assert!(
+        !output.status.success(),
+        "exit status must show the failure"
+    );
+    let csv = stdout(&output);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "bucket,key,rule,outcome,actions,error_code,error");
+    assert_eq!(rows.len(), 2, "only the prefix's object: {csv}");
+    assert!(
+        rows[1].starts_with("s3pp-source,c++/x+y.txt,rule-0,failed,backup,NoSuchBucket,"),
+        "{csv}"
+    );
+}
+
+/// Relies on moto's ListObjectsV2 returning raw keys.
+#[tokio::test]
+async fn manifest_rows_are_url_encoded_bucket_key_pairs() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed_keys(&s3).await;
+    let output = s3pp(&server.endpoint, &["manifest", "s3://s3pp-source"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest = stdout(&output);
+    let mut decoded = Vec::new();
+    for row in manifest.lines() {
+        let (bucket, key) = row.split_once(',').expect("bucket,key");
+        assert_eq!(bucket, SOURCE);
+        assert!(!key.contains([' ', '+', ',']), "not encoded: {row}");
+        decoded.push(decode_event_key(key).expect("decodes as the function decodes"));
+    }
+    decoded.sort();
+    let mut expected: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
+    expected.sort();
+    assert_eq!(decoded, expected);
+    assert!(
+        manifest.contains("s3pp-source,c%2B%2B/x%2By.txt\n"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("s3pp-source,with%20space/a%20b.txt\n"),
+        "{manifest}"
+    );
+}
+
+/// Relies on moto for HEAD and tag reads only; nothing may be written.
+#[tokio::test]
+async fn plan_shows_one_objects_actions_and_writes_nothing() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed_keys(&s3).await;
+    let policy = policy_file("plan", POLICY);
+    let output = s3pp(
+        &server.endpoint,
+        &[
+            "plan",
+            "s3://s3pp-source/with space/a b.txt",
+            "--format",
+            "json",
+        ],
+        &[("POLICY_FILE", policy.to_str().unwrap_or_default())],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(report["outcome"], "planned", "{report}");
+    let actions: Vec<&str> = report["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(actions, ["backup", "rewrite"], "{report}");
+    assert!(keys(&s3, BACKUP).await.is_empty());
+    let table = s3pp(
+        &server.endpoint,
+        &["plan", "s3://s3pp-source/c++/x+y.txt"],
+        &[("POLICY", POLICY)],
+    );
+    assert!(
+        stdout(&table).contains("backup → s3://s3pp-backup/c++/x+y.txt"),
+        "{}",
+        stdout(&table)
+    );
+}
+
+/// Relies on moto only to have something to log about.
+#[tokio::test]
+async fn plain_text_logs_carry_no_colour_codes() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    seed_keys(&s3).await;
+    let output = s3pp(
+        &server.endpoint,
+        &["scan", "s3://s3pp-source", "--format", "json"],
+        &[("POLICY", POLICY), ("RUST_LOG", "info")],
+    );
+    assert!(output.status.success());
+    let logs = stderr(&output);
+    assert!(logs.contains("dry run: planned, not applied"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "ANSI escape in logs: {logs:?}");
+}
+
+/// No server: validation is local.
+#[test]
+fn validate_accepts_the_examples_and_names_the_bad_field() {
+    let good = s3pp(
+        "http://127.0.0.1:9",
+        &["validate", "--policy", "examples/policy.yaml"],
+        &[],
+    );
+    assert!(good.status.success(), "{}", stderr(&good));
+
+    let bad = policy_file(
+        "bad",
+        "rules:\n  - name: x\n    storage_class: STANDARD-IA\n",
+    );
+    let output = s3pp(
+        "http://127.0.0.1:9",
+        &["validate", "--policy", bad.to_str().unwrap_or_default()],
+        &[],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("rules[0].storage_class") && message.contains("STANDARD_IA"),
+        "the cold-start error with its field path: {message}"
+    );
+
+    // POLICY from the environment, as the function reads it.
+    let output = s3pp(
+        "http://127.0.0.1:9",
+        &["validate"],
+        &[("POLICY", "backup: { bucket: Bad_Bucket }")],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("rules[0].backup.bucket"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// No server: the schema is generated from the parser's types.
+#[test]
+fn committed_schema_is_current_and_accepts_the_examples() {
+    let output = s3pp("http://127.0.0.1:9", &["schema"], &[]);
+    assert!(output.status.success());
+    let committed = std::fs::read_to_string(repo().join("schema/policy.schema.json"))
+        .expect("schema/policy.schema.json");
+    assert_eq!(
+        stdout(&output),
+        committed,
+        "schema/policy.schema.json is stale: run `cargo run --bin s3pp -- schema > schema/policy.schema.json`"
+    );
+    let schema: Value = serde_json::from_str(&committed).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+
+    let mut examples = 0;
+    for entry in std::fs::read_dir(repo().join("examples")).expect("examples/") {
+        let path = entry.expect("entry").path();
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("example");
+        let document: Value = serde_yaml_ng::from_str(&text).expect("example parses");
+        let errors: Vec<String> = validator
+            .iter_errors(&document)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        examples += 1;
+    }
+    assert!(examples > 0);
+
+    // The shorthand forms and the full forms are both accepted; mistakes are not.
+    for good in [
+        "encryption: AES256\nstorage_class: STANDARD_IA\nbackup: my-backup",
+        "encryption: { algorithm: aws:kms, kms_key_id: alias/x, bucket_key: true }",
+        "backup: { bucket: b-b-b, prefix: x/, encryption: aws:kms }\nmatch: { content_type: [text/csv, text/*] }",
+    ] {
+        let document: Value = serde_yaml_ng::from_str(good).expect("yaml");
+        assert!(validator.is_valid(&document), "{good}");
+    }
+    for bad in [
+        "storage_class: STANDARD-IA",
+        "encryption: AES128",
+        "storag_class: STANDARD",
+        "rules: [{ tags: { a: b } }]\nextra: 1",
+        "backup: 3",
+    ] {
+        let document: Value = serde_yaml_ng::from_str(bad).expect("yaml");
+        assert!(!validator.is_valid(&document), "{bad}");
+    }
+}
