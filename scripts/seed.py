@@ -134,7 +134,7 @@ def check(s3):
 
 
 def summarize(files):
-    """One row per invoke; the response shapes are those of each envelope (README, Events)."""
+    """One row per invoke; the response shapes are those of each envelope (docs/events.md)."""
     rows, failed = [], 0
     for file in files:
         path = Path(file)

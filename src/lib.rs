@@ -2,7 +2,7 @@
 //! backup copy, tags) the moment they are created.
 //!
 //! The flow is event → [`object::ObjectRef`] → HEAD → pure [`plan::plan`] → [`apply::apply`];
-//! see `DESIGN.md` in the shared notes and README.md for the policy reference.
+//! see `DESIGN.md` in the shared notes and docs/policy.md for the policy reference.
 
 pub mod apply;
 pub mod cli;

@@ -1,4 +1,4 @@
-//! Conformance against LocalStack, the faithful local S3 server (see README, "Which server is
+//! Conformance against LocalStack, the faithful local S3 server (see docs/testing.md, "Which server is
 //! trusted for what"): the behaviours that protect data and keys, where moto would let a defect
 //! through. Each test names the server behaviour it relies on. One LocalStack serves the whole
 //! binary (it takes seconds to start), so this file has its own harness (libtest-mimic: same

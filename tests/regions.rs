@@ -164,7 +164,7 @@ async fn expected_owner_goes_on_every_backup_request_and_a_mismatch_fails() {
     );
 }
 
-/// The bucket policy README gives the backup bucket's account (`examples/aws/backup-bucket-policy.json`)
+/// The bucket policy docs/deploy.md gives the backup bucket's account (`examples/aws/backup-bucket-policy.json`)
 /// grants exactly what the function calls on a backup bucket, no more and no less, and no
 /// wildcard to anyone it allows.
 #[test]
