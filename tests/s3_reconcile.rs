@@ -351,7 +351,11 @@ async fn small_objects_are_kept_out_of_infrequent_access() {
         // The encryption was applied; the class change was left undone on purpose, and the
         // outcome says so (never "applied" or "compliant" alone).
         assert_eq!(object.outcome, Outcome::Skipped, "{object:?}");
-        assert_eq!(object.actions.len(), 1, "the encryption rewrite: {object:?}");
+        assert_eq!(
+            object.actions.len(),
+            1,
+            "the encryption rewrite: {object:?}"
+        );
         assert!(
             object.notes.iter().any(|n| n.contains("cost guard")),
             "{object:?}"
