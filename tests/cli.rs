@@ -8,7 +8,6 @@ use std::process::{Command, Output};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use s3_policy_processor::keys::decode_event_key;
 use serde_json::Value;
 use support::*;
@@ -189,25 +188,7 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
     assert_eq!(report["dry_run"], false);
     assert_eq!(report["summary"]["applied"], KEYS.len(), "{report}");
     for key in KEYS {
-        let head = head_of(&s3, SOURCE, key).await;
-        assert_eq!(
-            head.server_side_encryption(),
-            Some(&ServerSideEncryption::Aes256),
-            "{key}"
-        );
-        assert_eq!(
-            head.storage_class(),
-            Some(&StorageClass::StandardIa),
-            "{key}"
-        );
-        assert_eq!(
-            tags(&s3, SOURCE, key)
-                .await
-                .get("processed-by")
-                .map(String::as_str),
-            Some("s3pp"),
-            "{key}"
-        );
+        assert_source_in_line(&s3, key).await;
         assert_eq!(
             body(&s3, BACKUP, key).await,
             format!("body of {key}").into_bytes()

@@ -156,6 +156,30 @@ pub async fn put_bytes(client: &Client, bucket: &str, key: &str, body: impl Into
         .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
 }
 
+/// Asserts a source object is what the tests' usual policy (`encryption: AES256`,
+/// `storage_class: STANDARD_IA`, `tags: { processed-by: s3pp }`) makes of it.
+pub async fn assert_source_in_line(client: &Client, key: &str) {
+    let head = head_of(client, SOURCE, key).await;
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256),
+        "{key}"
+    );
+    assert_eq!(
+        head.storage_class(),
+        Some(&aws_sdk_s3::types::StorageClass::StandardIa),
+        "{key}"
+    );
+    assert_eq!(
+        tags(client, SOURCE, key)
+            .await
+            .get("processed-by")
+            .map(String::as_str),
+        Some("s3pp"),
+        "{key}"
+    );
+}
+
 /// The example policy from `examples/policy.yaml`.
 pub fn example_policy() -> Policy {
     policy(&std::fs::read_to_string(repo().join("examples/policy.yaml")).expect("example policy"))
