@@ -224,3 +224,66 @@ fn the_documented_backup_bucket_policy_grants_exactly_what_the_code_calls() {
         .collect();
     assert_eq!(granted, needed);
 }
+
+/// SDK configuration for the function's region against a local endpoint (dummy credentials).
+fn sdk_config(endpoint: &str, region: &'static str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests"),
+        ))
+        .build()
+}
+
+/// A backup's KMS alias is resolved in the backup bucket's region (KMS keys are regional), not
+/// the function's. Relies on moto's KMS keeping keys and aliases per region, and on moto's
+/// HeadBucket naming the bucket's region.
+#[tokio::test]
+async fn a_backup_key_is_resolved_in_the_backup_buckets_region() {
+    let server = S3Server::start();
+    let eu_kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk_config(&server.endpoint, "eu-west-1")).build(),
+    );
+    let key = eu_kms.create_key().send().await.expect("create key");
+    let key_arn = key
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .expect("arn")
+        .to_owned();
+    eu_kms
+        .create_alias()
+        .alias_name("alias/dr-backups")
+        .target_key_id(&key_arn)
+        .send()
+        .await
+        .expect("create alias");
+    let config = sdk_config(&server.endpoint, "us-east-1");
+    let s3 = server.client();
+    create_buckets(&s3).await;
+
+    let mut policy = policy(
+        "backup: { bucket: s3pp-backup, region: eu-west-1, encryption: { algorithm: aws:kms, kms_key_id: alias/dr-backups } }",
+    );
+    let store = S3Store::with_settings(s3.clone(), BucketSettings::from_policy(&policy));
+    s3_policy_processor::kms_aliases::resolve_in_regions(&mut policy, &config, &store)
+        .await
+        .expect("resolved in eu-west-1");
+    let resolved: Vec<Option<String>> = policy
+        .kms_keys_mut()
+        .map(|k| k.resolved_arn.clone())
+        .collect();
+    assert_eq!(resolved, vec![Some(key_arn)]);
+
+    // Without `region`, the bucket's region is asked (HeadBucket: us-east-1 here), and the
+    // alias, which exists only in eu-west-1, is not found there: init fails naming it.
+    let mut elsewhere = self::policy(
+        "backup: { bucket: s3pp-backup, encryption: { algorithm: aws:kms, kms_key_id: alias/dr-backups } }",
+    );
+    let store = S3Store::from_client(s3.clone());
+    let err = s3_policy_processor::kms_aliases::resolve_in_regions(&mut elsewhere, &config, &store)
+        .await
+        .expect_err("the alias is not in the bucket's region");
+    assert!(err.to_string().contains("alias/dr-backups"), "{err}");
+}
