@@ -924,14 +924,20 @@ async fn all_versions_does_not_copy_a_noncurrent_version_again(env: &Env) {
     assert_eq!(backup_versions.versions().len(), 1, "one backup version");
 }
 
-/// Sleeps before each part copy, so a short deadline lets only a few parts through per
-/// invocation (the sleep blocks the test's one-thread runtime, like a slow copy would).
+/// Time each part copy takes at least: the hook sleeps this long before it (blocking the
+/// test's one-thread runtime, like a slow copy would).
+const PART_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+/// Time an invocation may start parts in: its deadline minus the copy settings' 1 s margin.
+/// Part k starts no earlier than (k-1)·PART_TIME, so at most 2 parts start in 700 ms, and the
+/// first always does: the bounds hold however fast the server is.
+const PART_WINDOW: std::time::Duration = std::time::Duration::from_millis(700);
+
 struct SlowParts;
 
 impl CallHook for SlowParts {
     fn before(&self, operation: Operation) -> Result<(), StoreError> {
         if operation == Operation::UploadPartCopy {
-            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::thread::sleep(PART_TIME);
         }
         Ok(())
     }
@@ -953,7 +959,7 @@ fn slow_processor(s3: &Client, policy_text: &str) -> Processor<SlowStore> {
 }
 
 /// Invokes until the object is applied (at most `limit` times), each with a deadline that
-/// lets about two parts through; returns how many invocations paused.
+/// lets one or two parts start; returns how many invocations paused.
 async fn invoke_until_applied(
     processor: &Processor<SlowStore>,
     event: &Value,
@@ -961,7 +967,7 @@ async fn invoke_until_applied(
 ) -> usize {
     let mut paused = 0;
     for _ in 0..limit {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1700);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1) + PART_WINDOW;
         match processor.handle_until(event, Some(deadline)).await {
             Ok(report) if report.objects[0].outcome == Outcome::Applied => return paused,
             Ok(report) => panic!("unexpected: {report:?}"),
@@ -994,6 +1000,7 @@ async fn large_copies_resume_across_invocations(env: &Env) {
     let processor = slow_processor(&s3, &format!("backup: {backup}"));
     let event = put_event(&source, "huge.bin", None, None);
     let paused = invoke_until_applied(&processor, &event, 10).await;
+    // 6 parts, at most 2 per invocation: at least 3 invocations, 2 of them paused.
     assert!(
         paused >= 2,
         "the copy needed several invocations ({paused} paused)"
@@ -1021,7 +1028,7 @@ async fn a_source_changed_between_invocations_restarts_the_copy(env: &Env) {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let processor = slow_processor(&s3, &format!("backup: {backup}"));
     let event = put_event(&source, "huge.bin", None, None);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1700);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1) + PART_WINDOW;
     let first = processor.handle_until(&event, Some(deadline)).await;
     assert!(first.is_err(), "the first invocation pauses: {first:?}");
     assert_eq!(pending_uploads(&s3, &backup).await, 1);
