@@ -97,11 +97,23 @@ pub async fn resolve_in_regions(
     store: &crate::store::s3::S3Store,
 ) -> Result<(), RegionalKeyError> {
     let default_region = sdk_config.region().map(|r| r.as_ref().to_owned());
+    let default_client = Client::new(sdk_config);
+    let client_in = |region: &str| {
+        if Some(region) == default_region.as_deref() {
+            default_client.clone()
+        } else {
+            Client::from_conf(
+                aws_sdk_kms::config::Builder::from(sdk_config)
+                    .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+                    .build(),
+            )
+        }
+    };
     for (index, rule) in policy.rules.iter_mut().enumerate() {
         if let Some(EncryptionSpec::Kms { key: Some(key), .. }) = rule.encryption.as_mut()
             && key.needs_resolution()
         {
-            resolve_one(key, &Client::new(sdk_config)).await?;
+            resolve_one(key, &default_client).await?;
         }
         let Some(backup) = rule.backup.as_mut() else {
             continue;
@@ -119,7 +131,7 @@ pub async fn resolve_in_regions(
                     source,
                 })?,
         };
-        if let Some(key_region) = arn_region(&key.configured)
+        if let Some(key_region) = key.region()
             && key_region != region
         {
             return Err(RegionalKeyError::WrongRegion {
@@ -131,29 +143,8 @@ pub async fn resolve_in_regions(
             });
         }
         if key.needs_resolution() {
-            let config = aws_sdk_kms::config::Builder::from(sdk_config)
-                .region(aws_sdk_kms::config::Region::new(region.clone()))
-                .build();
-            let client = if Some(&region) == default_region.as_ref() {
-                Client::new(sdk_config)
-            } else {
-                Client::from_conf(config)
-            };
-            resolve_one(key, &client).await?;
+            resolve_one(key, &client_in(&region)).await?;
         }
     }
     Ok(())
-}
-
-/// The region field of an ARN (`arn:aws:kms:REGION:…`).
-fn arn_region(reference: &str) -> Option<&str> {
-    reference
-        .strip_prefix("arn:")
-        .and_then(|rest| rest.split(':').nth(2))
-        .filter(|region| !region.is_empty())
-}
-
-/// Whether any key in the policy is an alias that needs resolving.
-pub fn needs_resolution(policy: &mut Policy) -> bool {
-    policy.kms_keys_mut().any(|k| k.needs_resolution())
 }

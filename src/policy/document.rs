@@ -496,10 +496,7 @@ fn validate_backup(path: &str, value: Value) -> Result<BackupSpec, PolicyError> 
     }
     if let (Some(region), Some(EncryptionSpec::Kms { key: Some(key), .. })) =
         (&raw.region, &encryption)
-        && let Some(key_region) = key
-            .configured
-            .strip_prefix("arn:")
-            .and_then(|arn| arn.split(':').nth(2))
+        && let Some(key_region) = key.region()
         && key_region != region
     {
         return Err(invalid(

@@ -36,6 +36,15 @@ impl KmsKey {
         self.resolved_arn.as_deref().unwrap_or(&self.configured)
     }
 
+    /// The region an ARN names (`arn:aws:kms:REGION:…`); `None` for bare key ids and alias
+    /// names, which mean the caller's region.
+    pub fn region(&self) -> Option<&str> {
+        self.configured
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.split(':').nth(2))
+            .filter(|region| !region.is_empty())
+    }
+
     /// Whether the policy names an alias (`alias/x` or an alias ARN).
     pub fn is_alias(&self) -> bool {
         self.configured.starts_with("alias/") || self.configured.contains(":alias/")
