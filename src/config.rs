@@ -5,6 +5,7 @@ use crate::apply::copy::{CopySettings, MAX_PART_SIZE, MAX_SINGLE_COPY, MIN_PART_
 use crate::handler::DEFAULT_MAX_CONCURRENCY;
 use crate::policy::document::parse_policy;
 use crate::policy::{Policy, PolicyError};
+use crate::store::server::ServerSupport;
 
 /// Everything read from the environment at cold start.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,8 @@ pub struct Config {
     pub dry_run: bool,
     /// Single vs multipart copies.
     pub copy: CopySettings,
+    /// What the S3 server is trusted to do (S3's behaviour unless told otherwise).
+    pub server: ServerSupport,
 }
 
 /// Why the configuration is unusable.
@@ -94,6 +97,7 @@ impl Config {
             max_concurrency: parse_concurrency(&lookup)?,
             dry_run: parse_bool(&lookup, "DRY_RUN")?,
             copy: parse_copy_settings(&lookup)?,
+            server: parse_server_support(&lookup)?,
         })
     }
 }
@@ -103,15 +107,39 @@ pub fn force_path_style(lookup: impl Fn(&str) -> Option<String>) -> Result<bool,
     parse_bool(&lookup, "S3_FORCE_PATH_STYLE")
 }
 
+/// `S3_HEAD_REPORTS_TAG_COUNT` and `S3_COPY_IF_NONE_MATCH`, each `true` (S3) unless set.
+pub fn parse_server_support(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<ServerSupport, ConfigError> {
+    let s3 = ServerSupport::S3;
+    Ok(ServerSupport {
+        head_reports_tag_count: parse_bool_or(
+            lookup,
+            "S3_HEAD_REPORTS_TAG_COUNT",
+            s3.head_reports_tag_count,
+        )?,
+        copy_if_none_match: parse_bool_or(lookup, "S3_COPY_IF_NONE_MATCH", s3.copy_if_none_match)?,
+    })
+}
+
 fn parse_bool(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
 ) -> Result<bool, ConfigError> {
+    parse_bool_or(lookup, name, false)
+}
+
+fn parse_bool_or(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
     let Some(value) = lookup(name) else {
-        return Ok(false);
+        return Ok(default);
     };
     match value.trim().to_ascii_lowercase().as_str() {
-        "" | "false" | "0" | "no" => Ok(false),
+        "" => Ok(default),
+        "false" | "0" | "no" => Ok(false),
         "true" | "1" | "yes" => Ok(true),
         _ => Err(ConfigError::BadValue {
             name,
@@ -205,6 +233,24 @@ mod tests {
         assert_eq!(config.max_concurrency, DEFAULT_MAX_CONCURRENCY);
         assert_eq!(config.copy, CopySettings::default());
         assert!(!config.force_path_style && !config.dry_run);
+        assert_eq!(config.server, ServerSupport::S3);
+    }
+
+    #[test]
+    fn servers_without_s3s_request_savers_can_say_so() {
+        let minimal = config(&[
+            ("POLICY", "backup: my-backup"),
+            ("S3_HEAD_REPORTS_TAG_COUNT", "false"),
+            ("S3_COPY_IF_NONE_MATCH", "no"),
+        ])
+        .unwrap();
+        assert_eq!(minimal.server, ServerSupport::MINIMAL);
+        let err = config(&[
+            ("POLICY", "backup: bbb"),
+            ("S3_COPY_IF_NONE_MATCH", "sometimes"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("S3_COPY_IF_NONE_MATCH"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::object::{ObjectLocation, ObjectRef};
 use crate::policy::Policy;
 use crate::reconcile::{ObjectReport, Options, Outcome, reconcile};
 use crate::store::ObjectStore;
+use crate::store::server::ServerSupport;
 
 /// Default number of objects reconciled at once: enough to hide S3 latency, small enough for a
 /// 128 MB function (each in-flight object holds a few KB).
@@ -181,6 +182,7 @@ pub struct Processor<S> {
     max_concurrency: usize,
     dry_run: bool,
     copy: CopySettings,
+    server: ServerSupport,
 }
 
 impl<S: ObjectStore> Processor<S> {
@@ -193,7 +195,14 @@ impl<S: ObjectStore> Processor<S> {
             max_concurrency: max_concurrency.max(1),
             dry_run,
             copy: CopySettings::default(),
+            server: ServerSupport::default(),
         }
+    }
+
+    /// Trusts the S3 server with what `server` says it does (S3's behaviour by default).
+    pub fn with_server_support(mut self, server: ServerSupport) -> Self {
+        self.server = server;
+        self
     }
 
     /// Replaces the copy settings (multipart threshold, part size, parts in flight).
@@ -247,6 +256,7 @@ impl<S: ObjectStore> Processor<S> {
             dry_run: self.dry_run,
             copy: self.copy.clone(),
             deadline,
+            server: self.server,
         };
         let mut slots: Vec<(usize, Option<ObjectReport>)> = Vec::new();
         let mut objects = Vec::new();

@@ -87,7 +87,8 @@ impl<S: ObjectStore> Function<S> {
             config.max_concurrency,
             config.dry_run,
         )
-        .with_copy_settings(config.copy);
+        .with_copy_settings(config.copy)
+        .with_server_support(config.server);
         Self { processor, metrics }
     }
 

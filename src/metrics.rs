@@ -298,6 +298,7 @@ mod tests {
                 destination: ObjectLocation::current("backup", "k"),
                 storage_class: StorageClass::Standard,
                 encryption: None,
+                only_if_absent: false,
             },
             Action::PutTags {
                 tags: Default::default(),

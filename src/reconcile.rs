@@ -5,11 +5,12 @@ use serde::Serialize;
 
 use std::time::Instant;
 
-use crate::apply::apply;
-use crate::apply::copy::{CopyError, CopySettings};
-use crate::object::{ObjectHead, ObjectLocation, ObjectRef, Tags};
-use crate::plan::{Action, Plan, PlanInput, backup_is_current, plan};
+use crate::apply::copy::{CopyError, CopySettings, MAX_SINGLE_COPY};
+use crate::apply::{ApplyError, apply};
+use crate::object::{Acl, ObjectHead, ObjectLocation, ObjectRef, Tags};
+use crate::plan::{Action, BackupState, Plan, PlanInput, backup_is_current, plan};
 use crate::policy::{Policy, Rule};
+use crate::store::server::ServerSupport;
 use crate::store::{ObjectStore, StoreError};
 
 /// How reconciling one object ended.
@@ -129,7 +130,8 @@ impl ObjectReport {
     }
 }
 
-/// How to reconcile: dry run, copy settings, and the invocation's deadline.
+/// How to reconcile: dry run, copy settings, the invocation's deadline, and the server's
+/// behaviours.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Plan and report only.
@@ -138,6 +140,8 @@ pub struct Options {
     pub copy: CopySettings,
     /// When the Lambda invocation times out, if known.
     pub deadline: Option<Instant>,
+    /// What the S3 server is trusted to do (`If-None-Match` on the backup copy).
+    pub server: ServerSupport,
 }
 
 /// Brings one object in line with the policy (or, in a dry run, only plans).
@@ -217,10 +221,6 @@ async fn reconcile_inner<S: ObjectStore>(
         Ok(tags) => tags,
         Err(err) => return report.failed_store(&err),
     };
-    let backup = match read_backup(store, rule, &head).await {
-        Ok(backup) => backup,
-        Err(err) => return report.failed_store(&err),
-    };
     let acl = if rule.remove_public_acl {
         match store.get_acl(&head.location).await {
             Ok(acl) => Some(acl),
@@ -229,17 +229,97 @@ async fn reconcile_inner<S: ObjectStore>(
     } else {
         None
     };
-    let input = PlanInput {
+    report.actions = earlier_actions;
+    // The backup location is read first only when the backup copy cannot ask for an empty
+    // destination itself: a dry run (the plan must say what is there), a server that ignores
+    // `If-None-Match` on CopyObject, or a multipart copy (its condition is checked at
+    // completion, after every part was copied).
+    let copy_asks = options.server.copy_if_none_match
+        && !options.dry_run
+        && head.size <= options.copy.multipart_threshold.min(MAX_SINGLE_COPY);
+    let mut backup = if copy_asks && rule.backup.is_some() {
+        BackupState::Unread
+    } else {
+        match read_backup(store, rule, &head).await {
+            Ok(backup) => backup,
+            Err(err) => return report.failed_store(&err),
+        }
+    };
+    let facts = Facts {
         head: &head,
         tags: &tags,
-        backup: backup.as_ref(),
-        ia_min_size: policy.ia_min_size,
         acl: acl.as_ref(),
     };
+    loop {
+        match plan_and_apply(
+            store,
+            policy,
+            rule,
+            &facts,
+            &backup,
+            report.clone(),
+            options,
+        )
+        .await
+        {
+            Attempt::Done(report) => return report,
+            // Nothing was written: look at the backup location, as without the condition,
+            // and plan again (this time the plan knows what is there).
+            Attempt::ReadBackupFirst => match read_backup(store, rule, &head).await {
+                Ok(found) => backup = found,
+                Err(err) => return report.failed_store(&err),
+            },
+        }
+    }
+}
+
+/// What was read of the object besides the backup location.
+struct Facts<'a> {
+    head: &'a ObjectHead,
+    tags: &'a Tags,
+    acl: Option<&'a Acl>,
+}
+
+/// How one plan-and-apply ended.
+enum Attempt {
+    /// With this report.
+    Done(ObjectReport),
+    /// Nothing was written, and what is at the backup location must be known first: the
+    /// plan, not knowing, held the backup copy back (an archived object, whose restore must
+    /// not be asked for a backup that exists), or the copy that asked for an empty
+    /// destination was refused with 412 (an object is there, or the source changed since
+    /// HEAD, which the next attempt's own conditions find out).
+    ReadBackupFirst,
+}
+
+async fn plan_and_apply<S: ObjectStore>(
+    store: &S,
+    policy: &Policy,
+    rule: &Rule,
+    facts: &Facts<'_>,
+    backup: &BackupState,
+    mut report: ObjectReport,
+    options: &Options,
+) -> Attempt {
+    let input = PlanInput {
+        head: facts.head,
+        tags: facts.tags,
+        backup,
+        ia_min_size: policy.ia_min_size,
+        acl: facts.acl,
+    };
     let plan = plan(input, rule);
+    let backup_unread = matches!(backup, BackupState::Unread);
+    if backup_unread
+        && !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Backup { .. }))
+    {
+        return Attempt::ReadBackupFirst;
+    }
     report.notes.extend(plan.notes.iter().cloned());
     report.notes.extend(plan.unmet.iter().cloned());
-    report.actions = earlier_actions;
     report.actions.extend(plan.actions.iter().cloned());
     if plan.is_empty() {
         report.outcome = if options.dry_run && !report.actions.is_empty() {
@@ -247,7 +327,7 @@ async fn reconcile_inner<S: ObjectStore>(
         } else {
             Outcome::Applied
         };
-        return settle(report, &plan);
+        return Attempt::Done(settle(report, &plan));
     }
     if options.dry_run {
         report.outcome = Outcome::Planned;
@@ -257,39 +337,55 @@ async fn reconcile_inner<S: ObjectStore>(
             plan = %serde_json::to_string(&plan).unwrap_or_default(),
             "dry run: planned, not applied"
         );
-        return report;
+        return Attempt::Done(report);
     }
-    match apply(store, &head, &plan, &options.copy, options.deadline).await {
+    match apply(store, facts.head, &plan, &options.copy, options.deadline).await {
         Ok(()) => {
             report.outcome = Outcome::Applied;
-            settle(report, &plan)
+            Attempt::Done(settle(report, &plan))
         }
-        Err(err) => match &err.source {
-            CopyError::DeadlineNear { .. } => {
-                let mut report = report.failed("DeadlineNear", &err);
-                report.transient = true;
-                report
-            }
-            CopyError::Store(StoreError::PreconditionFailed { .. }) => report.with_note(
-                Outcome::Stale,
-                format!("{}: the object changed while being processed; its own event handles the new data", err.step),
-            ),
-            CopyError::Store(StoreError::NotFound { .. }) => report.with_note(
-                Outcome::Gone,
-                format!("{}: the object was deleted while being processed", err.step),
-            ),
-            CopyError::Store(StoreError::InvalidObjectState { .. }) => report.with_note(
-                Outcome::Skipped,
-                format!("{}: the object is archived (InvalidObjectState); restore it before it can be copied", err.step),
-            ),
-            CopyError::Store(other) => {
-                let transient = other.is_transient();
-                let code = other.code().to_owned();
-                let mut report = report.failed(&code, err);
-                report.transient = transient;
-                report
-            }
-        },
+        Err(err)
+            if backup_unread
+                && err.step == "backup"
+                && err.completed == 0
+                && matches!(
+                    err.source,
+                    CopyError::Store(StoreError::PreconditionFailed { .. })
+                ) =>
+        {
+            Attempt::ReadBackupFirst
+        }
+        Err(err) => Attempt::Done(apply_failure(report, &err)),
+    }
+}
+
+/// The report of a plan whose application failed at `err.step`.
+fn apply_failure(report: ObjectReport, err: &ApplyError) -> ObjectReport {
+    match &err.source {
+        CopyError::DeadlineNear { .. } => {
+            let mut report = report.failed("DeadlineNear", err);
+            report.transient = true;
+            report
+        }
+        CopyError::Store(StoreError::PreconditionFailed { .. }) => report.with_note(
+            Outcome::Stale,
+            format!("{}: the object changed while being processed; its own event handles the new data", err.step),
+        ),
+        CopyError::Store(StoreError::NotFound { .. }) => report.with_note(
+            Outcome::Gone,
+            format!("{}: the object was deleted while being processed", err.step),
+        ),
+        CopyError::Store(StoreError::InvalidObjectState { .. }) => report.with_note(
+            Outcome::Skipped,
+            format!("{}: the object is archived (InvalidObjectState); restore it before it can be copied", err.step),
+        ),
+        CopyError::Store(other) => {
+            let transient = other.is_transient();
+            let code = other.code().to_owned();
+            let mut report = report.failed(&code, err);
+            report.transient = transient;
+            report
+        }
     }
 }
 
@@ -435,6 +531,7 @@ async fn backup_noncurrent_version<S: ObjectStore>(
             .clone()
             .unwrap_or(crate::object::StorageClass::Standard),
         encryption: spec.encryption.clone(),
+        only_if_absent: false,
     };
     if !options.dry_run {
         let plan = Plan {
@@ -503,17 +600,17 @@ async fn read_backup<S: ObjectStore>(
     store: &S,
     rule: &Rule,
     head: &ObjectHead,
-) -> Result<Option<ObjectHead>, StoreError> {
+) -> Result<BackupState, StoreError> {
     let Some(spec) = &rule.backup else {
-        return Ok(None);
+        return Ok(BackupState::Absent);
     };
     let location = ObjectLocation::current(&spec.bucket, spec.key_for(&head.location.key));
     if location.bucket == head.location.bucket && location.key == head.location.key {
-        return Ok(None);
+        return Ok(BackupState::Absent);
     }
     match head_maybe_with_checksums(store, &location, true).await {
-        Ok(backup) => Ok(Some(backup)),
-        Err(StoreError::NotFound { .. }) => Ok(None),
+        Ok(backup) => Ok(BackupState::Found(backup)),
+        Err(StoreError::NotFound { .. }) => Ok(BackupState::Absent),
         Err(err) => Err(err),
     }
 }
@@ -585,6 +682,7 @@ mod tests {
             deadline_margin: std::time::Duration::from_secs(1),
         },
         deadline: None,
+        server: ServerSupport::S3,
     };
 
     fn object(bucket: &str, key: &str) -> ObjectRef {
@@ -624,6 +722,124 @@ mod tests {
         assert_eq!(store.counts().writes(), 2, "no further writes");
     }
 
+    /// The common path on S3: HEAD, the backup copy asking for an empty destination, one
+    /// rewrite. No tag read (HEAD reports no tags) and no HEAD of the backup location.
+    #[tokio::test]
+    async fn a_new_object_takes_three_requests() {
+        let (store, policy) = setup();
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+        let counts = store.counts();
+        assert_eq!(
+            (counts.heads, counts.get_tags, counts.copies),
+            (1, 0, 2),
+            "{counts:?}"
+        );
+        assert!(
+            matches!(
+                report.actions[0],
+                Action::Backup {
+                    only_if_absent: true,
+                    ..
+                }
+            ),
+            "{report:?}"
+        );
+    }
+
+    /// A redelivery: the backup copy's `If-None-Match` is refused, the HEAD that follows finds
+    /// the backup current, and nothing at all changes. When the object is now archived (the
+    /// first delivery moved it to GLACIER) the plan cannot copy it, so it looks at the backup
+    /// first instead (and asks for no restore).
+    #[tokio::test]
+    async fn a_redelivery_finds_the_backup_current_and_changes_nothing() {
+        let ia = "ia_min_size: 0\nrules:\n  - encryption: AES256\n    storage_class: STANDARD_IA\n    backup: backup-bucket\n    tags: { processed-by: s3pp }";
+        for (policy, refused_copies) in [(ia, 1), (POLICY, 0)] {
+            let (store, _) = setup();
+            let policy = parse_policy(policy).unwrap();
+            reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+            let source = memory(&store).object("src-bucket", "k");
+            let backup = memory(&store).object("backup-bucket", "k");
+            let before = store.counts();
+            let again = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+            assert_eq!(again.outcome, Outcome::Compliant, "{again:?}");
+            assert!(again.actions.is_empty(), "{again:?}");
+            assert_eq!(memory(&store).object("src-bucket", "k"), source);
+            assert_eq!(memory(&store).object("backup-bucket", "k"), backup);
+            let after = store.counts();
+            assert_eq!(after.copies - before.copies, refused_copies, "{after:?}");
+            assert_eq!(after.heads - before.heads, 2, "the source, then the backup");
+            assert_eq!(after.restores, 0);
+        }
+    }
+
+    /// Another object written at the backup location after the source, in a bucket without
+    /// versioning: the conditional copy is refused, the HEAD that follows shows it is newer,
+    /// and it is left alone (reported, not overwritten), while the rewrite still happens.
+    #[tokio::test]
+    async fn a_newer_object_at_the_backup_location_is_never_overwritten() {
+        let (store, policy) = setup();
+        memory(&store).put("backup-bucket", "k", b"someone else's", "text/plain");
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
+        assert!(
+            report.notes.iter().any(|n| n.contains("not overwritten")),
+            "{report:?}"
+        );
+        let kept = memory(&store).object("backup-bucket", "k").unwrap();
+        assert_eq!(kept.body, b"someone else's");
+        let source = memory(&store).object("src-bucket", "k").unwrap();
+        assert_eq!(source.storage_class.as_str(), "GLACIER", "the rewrite ran");
+    }
+
+    /// An older object at the backup location (an earlier backup) is replaced: refused
+    /// conditional copy, HEAD, then the copy without condition.
+    #[tokio::test]
+    async fn an_older_backup_is_replaced() {
+        let memory_store = MemoryStore::new();
+        memory_store.create_bucket("src-bucket");
+        memory_store.create_bucket("backup-bucket");
+        memory_store.put("backup-bucket", "k", b"yesterday", "text/plain");
+        memory_store.put("src-bucket", "k", b"hello", "text/plain");
+        let store = CountingStore::new(FaultInjectingStore::new(memory_store));
+        let policy = parse_policy(POLICY).unwrap();
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+        let backup = memory(&store).object("backup-bucket", "k").unwrap();
+        assert_eq!(backup.body, b"hello");
+        assert_eq!(store.counts().copies, 3, "refused, backup, rewrite");
+    }
+
+    /// A server that ignores `If-None-Match` on CopyObject (`S3_COPY_IF_NONE_MATCH=false`), and
+    /// a dry run: the backup location is read before planning.
+    #[tokio::test]
+    async fn without_the_condition_or_in_a_dry_run_the_backup_is_read_first() {
+        for options in [
+            Options {
+                server: ServerSupport::MINIMAL,
+                ..APPLY
+            },
+            Options {
+                dry_run: true,
+                ..APPLY
+            },
+        ] {
+            let (store, policy) = setup();
+            let report = reconcile(&store, &policy, &object("src-bucket", "k"), &options).await;
+            assert_eq!(store.counts().heads, 2, "source and backup: {report:?}");
+            assert!(
+                matches!(
+                    report.actions[0],
+                    Action::Backup {
+                        only_if_absent: false,
+                        ..
+                    }
+                ),
+                "{report:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn missing_object_is_gone_but_missing_bucket_fails() {
         let (store, policy) = setup();
@@ -637,15 +853,37 @@ mod tests {
     #[tokio::test]
     async fn changed_object_during_rewrite_is_stale_not_failed() {
         let (store, policy) = setup();
+        // Copy 1 is the backup, copy 2 the rewrite.
         store.inner().fail_call(
             Operation::CopyObject,
-            1,
+            2,
             StoreError::PreconditionFailed {
                 operation: "CopyObject",
             },
         );
         let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
         assert_eq!(report.outcome, Outcome::Stale, "{report:?}");
+    }
+
+    /// A 412 on the backup copy that asked for an empty destination, with nothing at the
+    /// backup location: the source changed. The copy made after looking (source `If-Match`
+    /// only) is refused too, and the object is stale; nothing was written.
+    #[tokio::test]
+    async fn changed_object_during_backup_is_stale_not_retried_forever() {
+        let (store, policy) = setup();
+        for nth in [1, 2] {
+            store.inner().fail_call(
+                Operation::CopyObject,
+                nth,
+                StoreError::PreconditionFailed {
+                    operation: "CopyObject",
+                },
+            );
+        }
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        assert_eq!(report.outcome, Outcome::Stale, "{report:?}");
+        assert_eq!(store.counts().copies, 2, "{:?}", store.counts());
+        assert!(memory(&store).object("backup-bucket", "k").is_none());
     }
 
     #[tokio::test]

@@ -48,6 +48,8 @@ fn s3pp(endpoint: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
         .args(args)
         .env("AWS_ENDPOINT_URL_S3", endpoint)
         .env("S3_FORCE_PATH_STYLE", "true")
+        // moto ignores If-None-Match on CopyObject.
+        .env("S3_COPY_IF_NONE_MATCH", "false")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")

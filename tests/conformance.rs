@@ -195,7 +195,7 @@ async fn kms_alias_policy_sends_the_resolved_key_and_redelivery_writes_nothing(e
     s3_policy_processor::kms_aliases::resolve_aliases(&mut policy, &kms)
         .await
         .expect("alias resolves");
-    let processor = processor(&s3, policy);
+    let processor = s3_like_processor(&s3, policy);
     let event = put_event(&source, "doc.txt", None, None);
     let first = processor.handle(&event).await.expect("invocation");
     assert_eq!(first.objects[0].outcome, Outcome::Applied, "{first:?}");
@@ -242,7 +242,7 @@ async fn class_change_on_a_kms_object_keeps_its_customer_key_and_bucket_key(env:
         .send()
         .await
         .expect("put");
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy("ia_min_size: 0\nrules:\n  - storage_class: STANDARD_IA\n    encryption: aws:kms"),
     );
@@ -279,7 +279,7 @@ async fn stale_event_is_skipped_without_writing(env: &Env) {
         .await
         .expect("put old");
     put_bytes(&s3, &source, "s.txt", b"new".as_slice()).await;
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy(&format!(
             "ia_min_size: 0\nrules:\n  - storage_class: STANDARD_IA\n    backup: {backup}"
@@ -310,7 +310,7 @@ async fn compliant_object_gets_no_self_copy(env: &Env) {
         .send()
         .await
         .expect("put");
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy(
             "ia_min_size: 0\nrules:\n  - { encryption: AES256, storage_class: STANDARD_IA, tags: { team: data } }",
@@ -348,7 +348,7 @@ async fn metadata_headers_and_awkward_tags_survive_rewrite_and_backup(env: &Env)
         .send()
         .await
         .expect("put");
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy(&format!(
             "ia_min_size: 0\nrules:\n  - {{ storage_class: STANDARD_IA, backup: {backup}, tags: {{ processed-by: s3pp }} }}"
@@ -465,7 +465,7 @@ async fn localstack_notifications_with_awkward_keys_through_sqs(env: &Env) {
         }
     }
     assert_eq!(messages.len(), keys.len(), "one notification per upload");
-    let processor = processor(&s3, policy(&format!("backup: {backup}")));
+    let processor = s3_like_processor(&s3, policy(&format!("backup: {backup}")));
     let report = processor
         .handle(&json!({"Records": messages}))
         .await
@@ -521,7 +521,7 @@ async fn multipart_rewrite_keeps_checksum_algorithm_and_expires_and_leaves_no_up
         .expect("source has Expires")
         .to_owned();
 
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy(&format!("storage_class: STANDARD_IA\nbackup: {backup}")),
     )
@@ -577,7 +577,7 @@ async fn versioned_bucket_backs_up_the_exact_version(env: &Env) {
     let (source, backup) = buckets(&s3, "cf-versions").await;
     enable_versioning(&s3, &source).await;
     let versions = put_versions(&s3, &source, "v.txt", &["first", "second"]).await;
-    let processor = processor(&s3, policy(&format!("backup: {backup}")));
+    let processor = s3_like_processor(&s3, policy(&format!("backup: {backup}")));
     let current = processor
         .handle(&put_event(&source, "v.txt", None, Some(&versions[1])))
         .await
@@ -617,7 +617,7 @@ async fn matching_checksums_make_redelivery_copy_nothing(env: &Env) {
         .send()
         .await
         .expect("put");
-    let processor = processor(&s3, policy(&format!("backup: {backup}")));
+    let processor = s3_like_processor(&s3, policy(&format!("backup: {backup}")));
     let event = put_event(&source, "c.txt", None, None);
     let first = processor.handle(&event).await.expect("invocation");
     assert_eq!(first.objects[0].outcome, Outcome::Applied, "{first:?}");
@@ -655,7 +655,7 @@ async fn public_acl_grants_are_removed(env: &Env) {
         .send()
         .await
         .expect("put");
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy("tags: { checked: yes }\nremove_public_acl: true"),
     );
@@ -712,7 +712,7 @@ async fn newer_upload_before_multipart_completion_is_not_overwritten(env: &Env) 
         newer_upload(env, &source, "big.bin", b"the user's newer upload"),
     )
     .await;
-    let processor = processor(
+    let processor = s3_like_processor(
         &client_for(&proxy.endpoint),
         policy("storage_class: STANDARD_IA"),
     )
@@ -747,7 +747,7 @@ async fn newer_upload_during_single_copy_is_not_overwritten(env: &Env) {
         newer_upload(env, &source, "small.txt", b"newer bytes"),
     )
     .await;
-    let processor = processor(
+    let processor = s3_like_processor(
         &client_for(&proxy.endpoint),
         policy("ia_min_size: 0\nrules:\n  - storage_class: STANDARD_IA"),
     );
@@ -781,7 +781,7 @@ async fn decoded_and_raw_keys_both_existing_pick_the_events_object(env: &Env) {
         "region": "us-east-1", "resources": [], "detail": {"version": "0",
         "bucket": {"name": source}, "object": {"key": "a+b.txt", "size": 3, "etag": raw_etag,
         "sequencer": "01"}, "reason": "PutObject"}});
-    let processor = processor(&s3, policy(&format!("backup: {backup}")));
+    let processor = s3_like_processor(&s3, policy(&format!("backup: {backup}")));
     let report = processor.handle(&event).await.expect("invocation");
     assert_eq!(report.objects[0].outcome, Outcome::Applied, "{report:?}");
     assert_eq!(report.objects[0].key, "a+b.txt", "{report:?}");
@@ -810,7 +810,7 @@ async fn archived_objects_get_tags_without_a_restore_and_are_skipped(env: &Env) 
         .send()
         .await
         .expect("put");
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy(&format!("backup: {backup}\ntags: {{ processed-by: s3pp }}")),
     );
@@ -856,7 +856,7 @@ async fn sse_c_objects_are_skipped_not_failed(env: &Env) {
         .send()
         .await
         .expect("put with SSE-C");
-    let processor = processor(&s3, policy(&format!("backup: {backup}")));
+    let processor = s3_like_processor(&s3, policy(&format!("backup: {backup}")));
     let report = processor
         .handle(&put_event(&source, "secret.bin", None, None))
         .await
@@ -871,7 +871,7 @@ async fn small_objects_are_backed_up_in_standard(env: &Env) {
     let s3 = env.s3();
     let (source, backup) = buckets(&s3, "cf-small-backup").await;
     put_bytes(&s3, &source, "tiny.txt", b"tiny".as_slice()).await;
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy(&format!(
             "backup: {{ bucket: {backup}, storage_class: GLACIER_IR }}"
@@ -903,7 +903,7 @@ async fn all_versions_does_not_copy_a_noncurrent_version_again(env: &Env) {
     enable_versioning(&s3, &source).await;
     enable_versioning(&s3, &backup).await;
     let versions = put_versions(&s3, &source, "doc.txt", &["only version"]).await;
-    let processor = processor(
+    let processor = s3_like_processor(
         &s3,
         policy(&format!(
             "ia_min_size: 0\nrules:\n  - storage_class: STANDARD_IA\n    backup: {{ bucket: {backup}, all_versions: true }}"

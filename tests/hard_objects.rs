@@ -188,6 +188,7 @@ async fn a_part_failing_mid_copy_leaves_no_multipart_upload_behind() {
         DEFAULT_MAX_CONCURRENCY,
         false,
     )
+    .with_server_support(MOTO)
     .with_copy_settings(small_parts());
     let err = processor
         .handle(&put_event(SOURCE, "data/big+file%2B1.bin"))

@@ -68,6 +68,8 @@ fn start_watch(s3_endpoint: &str) -> Watcher {
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("AWS_ENDPOINT_URL_S3", s3_endpoint)
         .env("S3_FORCE_PATH_STYLE", "true")
+        // moto ignores If-None-Match on CopyObject.
+        .env("S3_COPY_IF_NONE_MATCH", "false")
         .env("POLICY_FILE", repo().join("examples/policy.yaml"))
         .env("RUST_LOG", "info")
         // Its own target dir: cargo lambda builds with a different environment, and sharing

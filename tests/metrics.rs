@@ -66,8 +66,11 @@ async fn emf_lines_count_what_the_invocation_did() {
     let s3 = server.client();
     seed(&s3).await;
     let policy_path = repo().join("examples/policy.yaml");
-    let config = Config::from_lookup(|name| {
-        (name == "POLICY_FILE").then(|| policy_path.to_string_lossy().into_owned())
+    // moto ignores If-None-Match on CopyObject: tell the function so, as a user would.
+    let config = Config::from_lookup(|name| match name {
+        "POLICY_FILE" => Some(policy_path.to_string_lossy().into_owned()),
+        "S3_COPY_IF_NONE_MATCH" => Some("false".into()),
+        _ => None,
     })
     .expect("example policy");
     let metrics = MetricsConfig {

@@ -37,6 +37,7 @@ fn processor_via(
         DEFAULT_MAX_CONCURRENCY,
         false,
     )
+    .with_server_support(MOTO)
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use s3_policy_processor::object::{ObjectLocation, StorageClass};
 use s3_policy_processor::store::s3::S3Store;
-use s3_policy_processor::store::{CopyRequest, ObjectStore, StoreError, TagDirective};
+use s3_policy_processor::store::{
+    CopyRequest, ObjectStore, StoreError, TagDirective, WriteCondition,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -59,7 +61,7 @@ async fn copy_object_200_with_error_body_is_a_transient_error() {
         source: ObjectLocation::current("src-bucket", "a b.txt"),
         source_if_match: Some("etag".into()),
         destination: ObjectLocation::current("backup-bucket", "a b.txt"),
-        destination_if_match: None,
+        destination_condition: WriteCondition::None,
         storage_class: StorageClass::Standard,
         encryption: None,
         tags: TagDirective::Copy,

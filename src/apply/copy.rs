@@ -249,7 +249,7 @@ async fn copy_parts<S: ObjectStore>(
         parts,
         // The parts were copied from the ETag seen; the destination must still hold it when
         // the upload completes, or a newer upload would be replaced by older bytes.
-        if_match: request.destination_if_match.clone(),
+        condition: request.destination_condition.clone(),
         checksum_algorithm: upload.checksum_algorithm,
     };
     Ok(store.complete_multipart_upload(&complete).await?)
@@ -259,6 +259,7 @@ async fn copy_parts<S: ObjectStore>(
 mod tests {
     use super::*;
     use crate::object::{ObjectLocation, StorageClass};
+    use crate::store::WriteCondition;
     use crate::store::counting::CountingStore;
     use crate::store::faults::FaultInjectingStore;
     use crate::store::intercept::Operation;
@@ -313,7 +314,7 @@ mod tests {
             source: head.location.clone(),
             source_if_match: Some(head.etag.clone()),
             destination: ObjectLocation::current("backup-bucket", "big.bin"),
-            destination_if_match: None,
+            destination_condition: WriteCondition::None,
             storage_class: StorageClass::GlacierIr,
             encryption: None,
             tags: TagDirective::Copy,

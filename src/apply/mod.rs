@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::object::{ObjectHead, ObjectLocation};
 use crate::plan::{Action, Plan};
-use crate::store::{CopyRequest, ObjectStore, TagDirective};
+use crate::store::{CopyRequest, ObjectStore, TagDirective, WriteCondition};
 use copy::{CopyError, CopySettings};
 
 /// A plan step that failed; the steps before it were applied.
@@ -49,14 +49,20 @@ pub async fn apply<S: ObjectStore>(
                 destination,
                 storage_class,
                 encryption,
+                only_if_absent,
             } => {
                 let request = CopyRequest {
                     source: head.location.clone(),
                     source_if_match: Some(head.etag.clone()),
                     destination: destination.clone(),
-                    // The backup location is ours to overwrite (a new version in a versioned
-                    // backup bucket); no destination condition.
-                    destination_if_match: None,
+                    // The plan saw what is at the backup location and judged it safe to
+                    // replace (a new version in a versioned backup bucket), or did not look and
+                    // asks for an empty destination.
+                    destination_condition: if *only_if_absent {
+                        WriteCondition::IfAbsent
+                    } else {
+                        WriteCondition::None
+                    },
                     storage_class: storage_class.clone(),
                     encryption: encryption.clone(),
                     tags: TagDirective::Copy,
@@ -80,7 +86,7 @@ pub async fn apply<S: ObjectStore>(
                     source: current.clone(),
                     source_if_match: Some(head.etag.clone()),
                     destination: current,
-                    destination_if_match: Some(head.etag.clone()),
+                    destination_condition: WriteCondition::IfMatch(head.etag.clone()),
                     storage_class: storage_class.clone(),
                     encryption: encryption.clone(),
                     tags: tags

@@ -210,6 +210,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                 dry_run: true,
                 copy: config.copy.clone(),
                 deadline: None,
+                server: config.server,
             };
             let target = ObjectRef {
                 location: ObjectLocation::current(&object.bucket, &object.key),
@@ -243,6 +244,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                 dry_run,
                 copy: config.copy.clone(),
                 deadline: None,
+                server: config.server,
             };
             let concurrency = concurrency.map_or(config.max_concurrency, usize::from);
             let progress = scan::progress_bar();

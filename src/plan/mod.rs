@@ -17,12 +17,24 @@ pub struct PlanInput<'a> {
     pub head: &'a ObjectHead,
     /// Its current tags (empty when the rule requires none and they were not read).
     pub tags: &'a Tags,
-    /// The object at the backup destination, if the rule has a backup and one exists there.
-    pub backup: Option<&'a ObjectHead>,
+    /// What is known of the object at the backup destination.
+    pub backup: &'a BackupState,
     /// Minimum size for moving into classes with a 128 KiB minimum billable size.
     pub ia_min_size: u64,
     /// The object's ACL, when the rule removes public grants.
     pub acl: Option<&'a Acl>,
+}
+
+/// What is known of the object at a rule's backup location before planning.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackupState {
+    /// Nothing is there (HEAD answered 404), or the rule has no backup.
+    Absent,
+    /// HEAD found this object there.
+    Found(ObjectHead),
+    /// Not looked at: the backup copy is then made only where nothing is (`If-None-Match: *`),
+    /// and a 412 sends the caller to look and plan again.
+    Unread,
 }
 
 /// One change to make.
@@ -38,6 +50,10 @@ pub enum Action {
         /// Encryption of the copy; `None` leaves it to the backup bucket's default.
         #[serde(skip_serializing_if = "Option::is_none")]
         encryption: Option<EncryptionSpec>,
+        /// Copy only if nothing is at the destination (`If-None-Match: *`): the backup
+        /// location was not read first.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        only_if_absent: bool,
     },
     /// Copy the object onto itself once, with the target class and encryption (metadata and
     /// content headers kept; tags kept, or replaced by `tags` when those must change too).
@@ -349,7 +365,7 @@ fn plan_backup(input: PlanInput<'_>, rule: &Rule, unmet: &mut Vec<String>) -> Op
         return None;
     }
     let storage_class = backup_storage_class(input, spec, unmet);
-    if let Some(copy) = input.backup {
+    if let BackupState::Found(copy) = input.backup {
         if backup_is_current(input.head, copy) {
             return None;
         }
@@ -365,6 +381,7 @@ fn plan_backup(input: PlanInput<'_>, rule: &Rule, unmet: &mut Vec<String>) -> Op
         destination: ObjectLocation::current(&spec.bucket, spec.key_for(&source.key)),
         storage_class,
         encryption: spec.encryption.clone(),
+        only_if_absent: matches!(input.backup, BackupState::Unread),
     })
 }
 

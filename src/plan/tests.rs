@@ -56,7 +56,9 @@ fn plan_for(
         PlanInput {
             head,
             tags: current_tags,
-            backup,
+            backup: &backup
+                .cloned()
+                .map_or(BackupState::Absent, BackupState::Found),
             ia_min_size: 128 * 1024,
             acl: None,
         },
@@ -366,6 +368,7 @@ fn backup_goes_first_with_prefix_class_and_encryption() {
             destination: ObjectLocation::current("backup-bucket", "copies/reports/q3.csv"),
             storage_class: StorageClass::GlacierIr,
             encryption: Some(EncryptionSpec::Aes256),
+            only_if_absent: false,
         }
     );
     assert!(matches!(plan.actions[1], Action::Rewrite { .. }));
@@ -441,7 +444,7 @@ fn too_many_tags_fails_the_tag_requirement_but_not_the_rest() {
         PlanInput {
             head: &head(200 * 1024),
             tags: &existing,
-            backup: None,
+            backup: &BackupState::Absent,
             ia_min_size: 0,
             acl: None,
         },
@@ -732,7 +735,7 @@ fn public_grants_are_removed_and_other_grants_kept() {
     let input = PlanInput {
         head: &head(10),
         tags: &Tags::new(),
-        backup: None,
+        backup: &BackupState::Absent,
         ia_min_size: 0,
         acl: Some(&acl),
     };

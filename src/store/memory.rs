@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::{
     CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, ListedObject, MultipartStart,
     ObjectPage, ObjectStore, OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
+    WriteCondition,
 };
 
 /// Most keys in one listing page, as on S3.
@@ -198,25 +199,25 @@ impl MemoryStore {
     }
 }
 
-/// S3's destination `If-Match`: 412 when the object at the destination has another ETag, 404
-/// when there is none.
+/// S3's destination conditions: `If-Match` answers 412 when the object at the destination has
+/// another ETag and 404 when there is none; `If-None-Match: *` answers 412 when there is one.
 fn check_destination(
     state: &State,
     destination: &ObjectLocation,
-    if_match: Option<&String>,
+    condition: &WriteCondition,
     operation: &'static str,
 ) -> Result<(), StoreError> {
-    let Some(wanted) = if_match else {
-        return Ok(());
-    };
-    match state
+    let current = state
         .buckets
         .get(&destination.bucket)
-        .and_then(|b| b.get(&destination.key))
-    {
-        Some(current) if current.etag == *wanted => Ok(()),
-        Some(_) => Err(StoreError::PreconditionFailed { operation }),
-        None => Err(StoreError::NotFound { operation }),
+        .and_then(|b| b.get(&destination.key));
+    match (condition, current) {
+        (WriteCondition::None, _) | (WriteCondition::IfAbsent, None) => Ok(()),
+        (WriteCondition::IfMatch(wanted), Some(current)) if current.etag == *wanted => Ok(()),
+        (WriteCondition::IfMatch(_), None) => Err(StoreError::NotFound { operation }),
+        (WriteCondition::IfMatch(_) | WriteCondition::IfAbsent, Some(_)) => {
+            Err(StoreError::PreconditionFailed { operation })
+        }
     }
 }
 
@@ -322,7 +323,7 @@ impl ObjectStore for MemoryStore {
         check_destination(
             &state,
             &request.destination,
-            request.destination_if_match.as_ref(),
+            &request.destination_condition,
             OP,
         )?;
         let mut etag = source.etag.clone();
@@ -438,7 +439,7 @@ impl ObjectStore for MemoryStore {
             return Err(no_such_upload(OP));
         }
         // As on S3, a failed condition leaves the upload open (the caller aborts it).
-        check_destination(&state, &request.destination, request.if_match.as_ref(), OP)?;
+        check_destination(&state, &request.destination, &request.condition, OP)?;
         let upload = state
             .uploads
             .remove(&request.upload_id)

@@ -1,6 +1,7 @@
 //! The storage boundary: what the processor needs from S3, in our own types. `s3` implements it
 //! with aws-sdk-s3; `memory` is an in-memory fake for unit tests; `intercept` wraps any store
-//! with a per-call hook (`counting` and `faults` are such hooks).
+//! with a per-call hook (`counting` and `faults` are such hooks); `server` says which of S3's
+//! request-saving behaviours the server is trusted to have.
 
 pub mod counting;
 pub mod faults;
@@ -8,6 +9,7 @@ pub mod intercept;
 pub mod memory;
 pub mod routing;
 pub mod s3;
+pub mod server;
 
 use std::future::Future;
 
@@ -25,6 +27,36 @@ pub enum TagDirective {
     Replace(Tags),
 }
 
+/// A condition on the object at a write's destination, which S3 checks when the write completes
+/// (CopyObject, CompleteMultipartUpload): 412 Precondition Failed when it does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WriteCondition {
+    /// Write whatever is at the destination.
+    #[default]
+    None,
+    /// Write only over the object with this ETag (`If-Match`): S3 checks a copy's source
+    /// condition when it starts and writes the destination when it ends, so only this keeps a
+    /// newer upload that lands meanwhile from being replaced by older bytes.
+    IfMatch(String),
+    /// Write only where no object is (`If-None-Match: *`).
+    IfAbsent,
+}
+
+impl WriteCondition {
+    /// The ETag for `If-Match`, when that is the condition.
+    pub fn if_match(&self) -> Option<&str> {
+        match self {
+            Self::IfMatch(etag) => Some(etag),
+            Self::None | Self::IfAbsent => None,
+        }
+    }
+
+    /// `*` for `If-None-Match`, when that is the condition.
+    pub fn if_none_match(&self) -> Option<&'static str> {
+        matches!(self, Self::IfAbsent).then_some("*")
+    }
+}
+
 /// A server-side copy. Metadata and content headers are always copied from the source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyRequest {
@@ -34,10 +66,8 @@ pub struct CopyRequest {
     pub source_if_match: Option<String>,
     /// Destination bucket and key (`version_id` ignored).
     pub destination: ObjectLocation,
-    /// Write only if the destination's ETag is still this one (`If-Match`): S3 checks the
-    /// source condition when a copy starts and writes the destination when it ends, so only a
-    /// destination condition keeps a newer upload from being replaced by older bytes.
-    pub destination_if_match: Option<String>,
+    /// The condition on the object at the destination.
+    pub destination_condition: WriteCondition,
     /// Storage class of the new object.
     pub storage_class: StorageClass,
     /// Encryption of the new object; `None` means the destination bucket's default.
@@ -113,8 +143,8 @@ pub struct CompleteRequest {
     pub upload_id: String,
     /// The parts, in part-number order.
     pub parts: Vec<CompletedPart>,
-    /// Complete only if the destination's ETag is still this one (`If-Match`).
-    pub if_match: Option<String>,
+    /// The condition on the object at the destination.
+    pub condition: WriteCondition,
     /// The upload's checksum algorithm, naming which checksum each part carries.
     pub checksum_algorithm: Option<&'static str>,
 }

@@ -17,6 +17,7 @@ use aws_sdk_s3::types::{
 };
 
 use super::routing::{BucketSettings, Routing};
+use super::server::ServerSupport;
 use super::{
     CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, ListedObject, MultipartStart,
     ObjectPage, ObjectStore, OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
@@ -33,6 +34,9 @@ use crate::policy::EncryptionSpec;
 #[derive(Debug, Clone)]
 pub struct S3Store {
     routing: Arc<Routing>,
+    /// A HEAD without `x-amz-tagging-count` means no tags (S3's behaviour); otherwise the
+    /// count is unknown and the tags are read.
+    head_reports_tag_count: bool,
 }
 
 /// Attempts per S3 request (the first plus retries).
@@ -71,7 +75,14 @@ impl S3Store {
     pub fn with_settings(client: Client, settings: BucketSettings) -> Self {
         Self {
             routing: Arc::new(Routing::new(client, settings)),
+            head_reports_tag_count: ServerSupport::S3.head_reports_tag_count,
         }
+    }
+
+    /// Trusts the server with what `support` says it does (see [`ServerSupport`]).
+    pub fn with_server_support(mut self, support: ServerSupport) -> Self {
+        self.head_reports_tag_count = support.head_reports_tag_count;
+        self
     }
 
     /// Which client serves which bucket (for tests and metrics).
@@ -434,7 +445,12 @@ impl S3Store {
                     .send()
             })
             .await?;
-        Ok(head_from_output(location, &out))
+        let mut head = head_from_output(location, &out);
+        // S3 sends `x-amz-tagging-count` only when there are tags.
+        if head.tag_count.is_none() && self.head_reports_tag_count {
+            head.tag_count = Some(0);
+        }
+        Ok(head)
     }
 }
 
@@ -524,7 +540,13 @@ impl ObjectStore for S3Store {
                         source.version_id.as_deref(),
                     ))
                     .set_copy_source_if_match(request.source_if_match.as_deref().map(quoted))
-                    .set_if_match(request.destination_if_match.as_deref().map(quoted))
+                    .set_if_match(request.destination_condition.if_match().map(quoted))
+                    .set_if_none_match(
+                        request
+                            .destination_condition
+                            .if_none_match()
+                            .map(str::to_owned),
+                    )
                     .bucket(&destination.bucket)
                     .key(&destination.key)
                     .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
@@ -798,7 +820,8 @@ impl ObjectStore for S3Store {
                     .bucket(&destination.bucket)
                     .key(&destination.key)
                     .upload_id(&request.upload_id)
-                    .set_if_match(request.if_match.as_deref().map(quoted))
+                    .set_if_match(request.condition.if_match().map(quoted))
+                    .set_if_none_match(request.condition.if_none_match().map(str::to_owned))
                     .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
                     .multipart_upload(
                         CompletedMultipartUpload::builder()

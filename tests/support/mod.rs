@@ -27,6 +27,7 @@ use s3_policy_processor::policy::Policy;
 use s3_policy_processor::policy::document::parse_policy;
 use s3_policy_processor::store::counting::CountingStore;
 use s3_policy_processor::store::s3::S3Store;
+use s3_policy_processor::store::server::ServerSupport;
 use serde_json::Value;
 
 pub const SOURCE: &str = "s3pp-source";
@@ -190,14 +191,36 @@ pub fn policy(text: &str) -> Policy {
     parse_policy(text).expect("test policy is valid")
 }
 
-/// A processor over the real server with a call counter.
+/// What moto does of S3's request-saving behaviours: HEAD reports `x-amz-tagging-count`, but
+/// CopyObject ignores `If-None-Match`, so the backup location must be read before copying.
+pub const MOTO: ServerSupport = ServerSupport {
+    head_reports_tag_count: true,
+    copy_if_none_match: false,
+};
+
+/// A processor over moto with a call counter.
 pub fn processor(client: &Client, policy: Policy) -> Processor<CountingStore<S3Store>> {
+    processor_trusting(client, policy, MOTO)
+}
+
+/// A processor with a call counter over a server that does what `server` says.
+pub fn processor_trusting(
+    client: &Client,
+    policy: Policy,
+    server: ServerSupport,
+) -> Processor<CountingStore<S3Store>> {
     Processor::new(
-        CountingStore::new(S3Store::from_client(client.clone())),
+        CountingStore::new(S3Store::from_client(client.clone()).with_server_support(server)),
         policy,
         DEFAULT_MAX_CONCURRENCY,
         false,
     )
+    .with_server_support(server)
+}
+
+/// A processor over a server that behaves like S3 (LocalStack) with a call counter.
+pub fn s3_like_processor(client: &Client, policy: Policy) -> Processor<CountingStore<S3Store>> {
+    processor_trusting(client, policy, ServerSupport::S3)
 }
 
 /// Reads a JSON file from `events/`.
