@@ -262,7 +262,7 @@ async fn reconcile_inner<S: ObjectStore>(
         )
         .await
         {
-            Attempt::Done(report) => return report,
+            Attempt::Done(report) => return *report,
             // Nothing was written: look at the backup location, as without the condition,
             // and plan again (this time the plan knows what is there).
             Attempt::ReadBackupFirst => match read_backup(store, rule, &head).await {
@@ -283,7 +283,7 @@ struct Facts<'a> {
 /// How one plan-and-apply ended.
 enum Attempt {
     /// With this report.
-    Done(ObjectReport),
+    Done(Box<ObjectReport>),
     /// Nothing was written, and what is at the backup location must be known first: the
     /// plan, not knowing, held the backup copy back (an archived object, whose restore must
     /// not be asked for a backup that exists), or the copy that asked for an empty
@@ -327,7 +327,7 @@ async fn plan_and_apply<S: ObjectStore>(
         } else {
             Outcome::Applied
         };
-        return Attempt::Done(settle(report, &plan));
+        return Attempt::Done(Box::new(settle(report, &plan)));
     }
     if options.dry_run {
         report.outcome = Outcome::Planned;
@@ -337,12 +337,12 @@ async fn plan_and_apply<S: ObjectStore>(
             plan = %serde_json::to_string(&plan).unwrap_or_default(),
             "dry run: planned, not applied"
         );
-        return Attempt::Done(report);
+        return Attempt::Done(Box::new(report));
     }
     match apply(store, facts.head, &plan, &options.copy, options.deadline).await {
         Ok(()) => {
             report.outcome = Outcome::Applied;
-            Attempt::Done(settle(report, &plan))
+            Attempt::Done(Box::new(settle(report, &plan)))
         }
         Err(err)
             if backup_unread
@@ -355,7 +355,7 @@ async fn plan_and_apply<S: ObjectStore>(
         {
             Attempt::ReadBackupFirst
         }
-        Err(err) => Attempt::Done(apply_failure(report, &err)),
+        Err(err) => Attempt::Done(Box::new(apply_failure(report, &err))),
     }
 }
 
@@ -609,7 +609,7 @@ async fn read_backup<S: ObjectStore>(
         return Ok(BackupState::Absent);
     }
     match head_maybe_with_checksums(store, &location, true).await {
-        Ok(backup) => Ok(BackupState::Found(backup)),
+        Ok(backup) => Ok(BackupState::Found(Box::new(backup))),
         Err(StoreError::NotFound { .. }) => Ok(BackupState::Absent),
         Err(err) => Err(err),
     }

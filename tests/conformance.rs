@@ -64,6 +64,7 @@ fn main() {
         all_versions_does_not_copy_a_noncurrent_version_again,
         large_copies_resume_across_invocations,
         a_source_changed_between_invocations_restarts_the_copy,
+        backup_copy_asks_for_an_empty_destination_and_never_replaces_a_newer_object,
     ];
     if args.list {
         let trials = tests
@@ -633,12 +634,22 @@ async fn matching_checksums_make_redelivery_copy_nothing(env: &Env) {
         copied.checksum_sha256().is_some(),
         "backup keeps the SHA-256"
     );
-    let writes = processor.store().counts().writes();
+    let copies = processor.store().counts().copies;
     let again = processor.handle(&event).await.expect("redelivery");
     assert_eq!(again.objects[0].outcome, Outcome::Compliant, "{again:?}");
+    assert!(again.objects[0].actions.is_empty(), "{again:?}");
+    // The only copy request is the backup's `If-None-Match: *` one, which S3 refuses.
+    assert_eq!(processor.store().counts().copies, copies + 1);
+    let after = s3
+        .head_object()
+        .bucket(&backup)
+        .key("c.txt")
+        .send()
+        .await
+        .expect("head backup");
     assert_eq!(
-        processor.store().counts().writes(),
-        writes,
+        after.last_modified(),
+        copied.last_modified(),
         "no second backup copy"
     );
 }
@@ -1048,4 +1059,70 @@ async fn a_source_changed_between_invocations_restarts_the_copy(env: &Env) {
         "newer bytes, never a mix"
     );
     assert_eq!(pending_uploads(&s3, &backup).await, 0);
+}
+
+/// Relies on: LocalStack refusing CopyObject with `If-None-Match: *` (412) when an object is
+/// at the destination, as S3 does (moto ignores it: there a redelivery would copy the backup
+/// again and a newer object at the backup location would be replaced), and reporting
+/// `x-amz-tagging-count` on HEAD only when there are tags, as S3 does. The common path is
+/// three requests; a redelivery and a foreign object at the backup location are exactly as
+/// safe as with a HEAD of the backup first.
+async fn backup_copy_asks_for_an_empty_destination_and_never_replaces_a_newer_object(env: &Env) {
+    let s3 = env.s3();
+    let (source, backup) = buckets(&s3, "cf-if-none-match").await;
+    put_bytes(&s3, &source, "new.txt", b"fresh".to_vec()).await;
+    put_bytes(&s3, &source, "taken.txt", b"mine".to_vec()).await;
+    // S3's Last-Modified has whole seconds: the foreign object must be visibly newer.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    put_bytes(&s3, &backup, "taken.txt", b"someone else's".to_vec()).await;
+    let foreign = head_of(&s3, &backup, "taken.txt").await;
+    let policy_text = format!(
+        "ia_min_size: 0\nrules:\n  - encryption: AES256\n    storage_class: STANDARD_IA\n    backup: {backup}\n    tags: {{ processed-by: s3pp }}"
+    );
+    let processor = s3_like_processor(&s3, policy(&policy_text));
+
+    let first = processor
+        .handle(&put_event(&source, "new.txt", None, None))
+        .await
+        .expect("invocation");
+    assert_eq!(first.objects[0].outcome, Outcome::Applied, "{first:?}");
+    let counts = processor.store().counts();
+    assert_eq!(
+        (counts.heads, counts.get_tags, counts.copies),
+        (1, 0, 2),
+        "HEAD, backup copy, rewrite: {counts:?}"
+    );
+    assert_eq!(body(&s3, &backup, "new.txt").await, b"fresh");
+    let backup_before = head_of(&s3, &backup, "new.txt").await;
+    let source_before = head_of(&s3, &source, "new.txt").await;
+
+    let again = processor
+        .handle(&put_event(&source, "new.txt", None, None))
+        .await
+        .expect("redelivery");
+    assert_eq!(again.objects[0].outcome, Outcome::Compliant, "{again:?}");
+    let backup_after = head_of(&s3, &backup, "new.txt").await;
+    let source_after = head_of(&s3, &source, "new.txt").await;
+    assert_eq!(backup_before.e_tag(), backup_after.e_tag());
+    assert_eq!(backup_before.last_modified(), backup_after.last_modified());
+    assert_eq!(source_before.last_modified(), source_after.last_modified());
+
+    let taken = processor
+        .handle(&put_event(&source, "taken.txt", None, None))
+        .await
+        .expect("invocation");
+    assert_eq!(taken.objects[0].outcome, Outcome::Skipped, "{taken:?}");
+    assert!(
+        taken.objects[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("not overwritten")),
+        "{taken:?}"
+    );
+    // Compared by HEAD: LocalStack never releases the read lock of a CopyObject destination
+    // whose `If-None-Match` failed, so a GetObject of it hangs (HEAD answers).
+    let kept = head_of(&s3, &backup, "taken.txt").await;
+    assert_eq!(kept.e_tag(), foreign.e_tag());
+    assert_eq!(kept.last_modified(), foreign.last_modified());
+    assert_eq!(kept.content_length(), Some(14));
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use s3_policy_processor::handler::InvocationError;
 use s3_policy_processor::reconcile::Outcome;
+use s3_policy_processor::store::server::ServerSupport;
 use serde_json::json;
 use support::*;
 
@@ -393,4 +394,54 @@ async fn backup_encryption_is_set_independently_of_the_source() {
         Some(&ServerSideEncryption::AwsKms)
     );
     assert_eq!(backup.ssekms_key_id(), Some(backup_key));
+}
+
+/// Relies on: moto reporting `x-amz-tagging-count` on HEAD only when an object has tags, as
+/// S3 does. The tags are read only for the object that has some (and kept in the merge); a
+/// server trusted with nothing (`S3_HEAD_REPORTS_TAG_COUNT=false`) reads them for both.
+#[tokio::test]
+async fn tags_are_read_only_when_head_reports_some() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    create_buckets(&s3).await;
+    for (key, tagging) in [("plain.txt", None), ("tagged.txt", Some("team=data"))] {
+        s3.put_object()
+            .bucket(SOURCE)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .set_tagging(tagging.map(str::to_owned))
+            .send()
+            .await
+            .expect("put");
+    }
+    let tag_policy = "tags: { processed-by: s3pp }";
+    let records: Vec<_> = ["plain.txt", "tagged.txt"]
+        .iter()
+        .map(|key| {
+            json!({"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": SOURCE}, "object": {"key": key}}})
+        })
+        .collect();
+    let events = json!({ "Records": records });
+    let trusting = processor(&s3, policy(tag_policy));
+    let report = trusting.handle(&events).await.expect("invocation");
+    assert!(
+        report.objects.iter().all(|o| o.outcome == Outcome::Applied),
+        "{report:?}"
+    );
+    assert_eq!(trusting.store().counts().get_tags, 1, "only tagged.txt's");
+    let merged = tags(&s3, SOURCE, "tagged.txt").await;
+    assert_eq!(merged.get("team").map(String::as_str), Some("data"));
+    assert_eq!(merged.get("processed-by").map(String::as_str), Some("s3pp"));
+
+    // Not trusted: a HEAD without a count says nothing, so an untagged object's tags are read.
+    put_bytes(&s3, SOURCE, "later.txt", b"x".to_vec()).await;
+    let untrusting = processor_trusting(&s3, policy(tag_policy), ServerSupport::MINIMAL);
+    let later = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+        "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": SOURCE}, "object": {"key": "later.txt"}}}]});
+    let report = untrusting.handle(&later).await.expect("invocation");
+    assert_eq!(report.objects[0].outcome, Outcome::Applied, "{report:?}");
+    assert_eq!(untrusting.store().counts().get_tags, 1);
 }

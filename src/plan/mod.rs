@@ -31,7 +31,7 @@ pub enum BackupState {
     /// Nothing is there (HEAD answered 404), or the rule has no backup.
     Absent,
     /// HEAD found this object there.
-    Found(ObjectHead),
+    Found(Box<ObjectHead>),
     /// Not looked at: the backup copy is then made only where nothing is (`If-None-Match: *`),
     /// and a 412 sends the caller to look and plan again.
     Unread,

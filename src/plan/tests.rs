@@ -56,9 +56,9 @@ fn plan_for(
         PlanInput {
             head,
             tags: current_tags,
-            backup: &backup
-                .cloned()
-                .map_or(BackupState::Absent, BackupState::Found),
+            backup: &backup.cloned().map_or(BackupState::Absent, |head| {
+                BackupState::Found(Box::new(head))
+            }),
             ia_min_size: 128 * 1024,
             acl: None,
         },
