@@ -658,6 +658,7 @@ def moto_section(args, tmp, out):
         py_init, py_first, py_cold_rss = bench.cold_start("python", args.cold_runs)
 
         n = args.objects
+        default_c = bench.floor("none/", 0, "default").concurrency
         progress(f"moto: {n}-record batches")
         rust = bench.batch("rust", bench.seed("batch-rust/", n))
         summary = json.loads(rust.body).get("summary", {})
@@ -665,7 +666,7 @@ def moto_section(args, tmp, out):
         rust_seq = bench.batch("rust", bench.seed("batch-rust-seq/", n), {"MAX_CONCURRENCY": "1"})
         py = bench.batch("python", bench.seed("batch-py/", n))
         bench.seed("batch-floor/", n)
-        floor = bench.floor("batch-floor/", n, 16)
+        floor = bench.floor("batch-floor/", n, "default")
 
         progress(f"moto: {args.large_mib} MiB multipart copy")
         large, cli_wall, cli_server_busy = bench.large_copy(args.large_mib, args.part_mib)
@@ -681,7 +682,7 @@ def moto_section(args, tmp, out):
     out(f"| init: process start → first /next (median of {args.cold_runs}) | {rust_init:.1f} ms | {py_init:.1f} ms | – | Python/Rust {py_init / rust_init:.1f}× |")
     out(f"| first invocation (1 object, cold client) | {rust_first:.1f} ms | {py_first:.1f} ms | – | Python/Rust {py_first / rust_first:.1f}× |")
     out(f"| peak RSS after cold invocation | {rust_cold_rss:.1f} MiB | {py_cold_rss:.1f} MiB | – | Rust/Python {rust_cold_rss / py_cold_rss:.2f} |")
-    out(f"| {n}-record batch: wall, 16 in flight | {rust.wall:.2f} s ({n / rust.wall:.0f} obj/s) | {py.wall:.2f} s ({n / py.wall:.0f} obj/s, sequential) | {floor.wall:.2f} s ({n / floor.wall:.0f} obj/s) | Rust vs Python {py.wall / rust.wall:.1f}×; overhead over floor {100 * (rust.wall - floor.wall) / floor.wall:+.1f}% |")
+    out(f"| {n}-record batch: wall, {default_c} in flight (default) | {rust.wall:.2f} s ({n / rust.wall:.0f} obj/s) | {py.wall:.2f} s ({n / py.wall:.0f} obj/s, sequential) | {floor.wall:.2f} s ({n / floor.wall:.0f} obj/s) | Rust vs Python {py.wall / rust.wall:.1f}×; overhead over floor {100 * (rust.wall - floor.wall) / floor.wall:+.1f}% |")
     out(f"| {n}-record batch: wall, one at a time (MAX_CONCURRENCY=1) | {rust_seq.wall:.2f} s ({n / rust_seq.wall:.0f} obj/s) | (same as above) | – | Rust vs Python {py.wall / rust_seq.wall:.1f}× |")
     out(f"| S3 server CPU busy during the batch (1.00 = one core, its limit) | {rust.server_busy:.2f} | {py.server_busy:.2f} | {floor.server_busy:.2f} | – |")
     out(f"| {n}-record batch: CPU per object | {1000 * rust.cpu / n:.2f} ms | {1000 * py.cpu / n:.2f} ms | {1000 * floor.cpu / n:.2f} ms | Python/Rust {py.cpu / max(rust.cpu, 1e-9):.1f}×; Rust over floor {100 * (rust.cpu - floor.cpu) / floor.cpu:+.1f}% |")
@@ -731,6 +732,9 @@ def latency_section(args, tmp, out):
         runs["Python/boto3, 16 threads"].concurrency = 16
         runs["Python/boto3, sequential"] = bench.measure("lat-py-seq", "python", n)
         runs["Python/boto3, sequential"].concurrency = 1
+        for c in (int(c) for c in args.extra_concurrency.split(",") if c):
+            runs[f"function, MAX_CONCURRENCY={c}"] = bench.measure(f"lat-rust-{c}", "rust", n, {"MAX_CONCURRENCY": str(c)})
+            runs[f"function, MAX_CONCURRENCY={c}"].concurrency = c
         runs["floor, default"] = bench.measure("lat-floor-default", "floor", n, concurrency="default")
         runs["floor, 16"] = bench.measure("lat-floor-16", "floor", n, concurrency=16)
 
@@ -902,6 +906,7 @@ def main():
     parser.add_argument("--no-sweep", dest="sweep", action="store_false")
     parser.add_argument("--sweep-objects", type=int, default=200, help="objects per sweep and cost run")
     parser.add_argument("--sweep-concurrency", default="1,4,16,32,64,128,256")
+    parser.add_argument("--extra-concurrency", default="64,128", help="latency section: more function runs at these MAX_CONCURRENCY, full CPU")
     parser.add_argument("--skip-moto", action="store_true", help="only the latency section")
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
