@@ -1,9 +1,19 @@
-//! The floor for the per-object benchmark: a bare aws-sdk-s3 program that issues exactly the S3
-//! requests the function makes for `bench/policy.yaml` (HEAD, GetObjectTagging when HEAD reports
-//! no tag count, HEAD of the backup, CopyObject to the backup, one in-place CopyObject with class,
-//! encryption and tags) with the same concurrency, and nothing else: no event parsing, no plan.
+//! The floor for the per-object benchmark: a bare aws-sdk-s3 program that issues the MINIMUM S3
+//! requests for `bench/policy.yaml` (SSE-S3, Standard-IA, a backup, one tag) and nothing else:
+//! no event parsing, no plan. Per new object that is 3 requests:
 //!
-//! Usage: floor ENDPOINT SOURCE_BUCKET BACKUP_BUCKET PREFIX COUNT CONCURRENCY
+//! 1. HeadObject (the state to act on, and its ETag);
+//! 2. CopyObject to the backup bucket with `If-None-Match: *`, guarded by
+//!    `x-amz-copy-source-if-match` (only on a `412`, a redelivery, is the backup HEADed);
+//! 3. one in-place CopyObject with class, encryption and tags, guarded by
+//!    `x-amz-copy-source-if-match` and destination `If-Match`.
+//!
+//! GetObjectTagging is sent only when HEAD reports `x-amz-tagging-count` (the object's own tags
+//! are then kept next to the policy's). Objects run with the given concurrency (`default`: the
+//! function's own default), on one thread like the function.
+//!
+//! Usage: floor ENDPOINT SOURCE_BUCKET BACKUP_BUCKET PREFIX COUNT CONCURRENCY|default
+//! Prints one JSON line: objects, seconds, failures, peak RSS, concurrency.
 
 use std::time::Instant;
 
@@ -11,18 +21,26 @@ use aws_config::BehaviorVersion;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{MetadataDirective, ServerSideEncryption, StorageClass, TaggingDirective};
 use futures::stream::{self, StreamExt};
+use s3_policy_processor::handler::DEFAULT_MAX_CONCURRENCY;
 use s3_policy_processor::keys::copy_source;
+
+/// The tag the policy adds.
+const POLICY_TAG: (&str, &str) = ("processed-by", "s3-policy-processor");
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, endpoint, source, backup, prefix, count, concurrency] = args.as_slice() else {
         return Err(
-            "usage: floor ENDPOINT SOURCE_BUCKET BACKUP_BUCKET PREFIX COUNT CONCURRENCY".into(),
+            "usage: floor ENDPOINT SOURCE_BUCKET BACKUP_BUCKET PREFIX COUNT CONCURRENCY|default"
+                .into(),
         );
     };
     let count: usize = count.parse()?;
-    let concurrency: usize = concurrency.parse()?;
+    let concurrency: usize = match concurrency.as_str() {
+        "default" => DEFAULT_MAX_CONCURRENCY,
+        number => number.parse()?,
+    };
     // Configured the way any SDK program is (and the function is): from the environment
     // (region, credentials, AWS_ENDPOINT_URL_S3), path-style for the local server.
     let sdk_config = aws_config::load_defaults(BehaviorVersion::latest()).await;
@@ -32,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build();
     let client = Client::from_conf(config);
     let started = Instant::now();
+    let ticks_before = cpu_ticks();
     let results: Vec<Result<(), String>> = stream::iter(0..count)
         .map(|i| {
             let (client, source, backup) = (client.clone(), source.clone(), backup.clone());
@@ -45,6 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    let batch_ticks = cpu_ticks().saturating_sub(ticks_before);
     let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
     // Our own peak RSS: the parent's wait4() figure would include the pre-exec fork of Python.
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -60,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .unwrap_or(0);
     println!(
-        "{{\"objects\": {count}, \"seconds\": {:.3}, \"failures\": {}, \"peak_rss_kib\": {peak_rss_kib}}}",
+        "{{\"objects\": {count}, \"seconds\": {:.3}, \"failures\": {}, \"peak_rss_kib\": {peak_rss_kib}, \"concurrency\": {concurrency}, \"cpu_ticks\": {batch_ticks}}}",
         started.elapsed().as_secs_f64(),
         failures.len()
     );
@@ -68,6 +88,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(first.clone().into());
     }
     Ok(())
+}
+
+/// User plus system CPU time of this process so far, in clock ticks (`/proc/self/stat`).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat.rsplit_once(')')
+        .map(|(_, fields)| {
+            fields
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 async fn one_object(client: &Client, source: &str, backup: &str, key: &str) -> Result<(), String> {
@@ -78,38 +113,67 @@ async fn one_object(client: &Client, source: &str, backup: &str, key: &str) -> R
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    if head.tag_count() != Some(0) {
-        client
+    let etag = head.e_tag().ok_or("HEAD reported no ETag")?.to_owned();
+    // S3 reports x-amz-tagging-count only for tagged objects: no header, no tags to read.
+    let mut tags = Vec::new();
+    if head.tag_count().is_some_and(|n| n > 0) {
+        let out = client
             .get_object_tagging()
             .bucket(source)
             .key(key)
             .send()
             .await
             .map_err(|e| e.to_string())?;
+        tags.extend(
+            out.tag_set()
+                .iter()
+                .filter(|t| t.key() != POLICY_TAG.0)
+                .map(|t| (t.key().to_owned(), t.value().to_owned())),
+        );
     }
-    let _ = client.head_object().bucket(backup).key(key).send().await;
+    tags.push((POLICY_TAG.0.to_owned(), POLICY_TAG.1.to_owned()));
     let copy_source = copy_source(source, key, None);
-    client
+    let backup_copy = client
         .copy_object()
         .copy_source(&copy_source)
+        .copy_source_if_match(&etag)
+        .if_none_match("*")
         .bucket(backup)
         .key(key)
         .metadata_directive(MetadataDirective::Copy)
         .tagging_directive(TaggingDirective::Copy)
         .storage_class(StorageClass::Standard)
         .send()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await;
+    if let Err(error) = backup_copy {
+        let exists = error.raw_response().map(|r| r.status().as_u16()) == Some(412);
+        if !exists {
+            return Err(error.to_string());
+        }
+        // A redelivery: the backup is there already; look at it as the function would.
+        client
+            .head_object()
+            .bucket(backup)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let tagging: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&tags)
+        .finish();
     client
         .copy_object()
         .copy_source(&copy_source)
+        .copy_source_if_match(&etag)
+        .if_match(&etag)
         .bucket(source)
         .key(key)
         .metadata_directive(MetadataDirective::Copy)
         .storage_class(StorageClass::StandardIa)
         .server_side_encryption(ServerSideEncryption::Aes256)
         .tagging_directive(TaggingDirective::Replace)
-        .tagging("processed-by=s3-policy-processor")
+        .tagging(tagging)
         .send()
         .await
         .map_err(|e| e.to_string())?;
