@@ -44,7 +44,8 @@ from boto3.s3.transfer import TransferConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-bench" / "bin"
-BOOTSTRAP = ROOT / "target" / "release" / "s3-policy-processor"
+# Built alone (bench/run), so with the features a deploy has, not the dev-dependencies'.
+BOOTSTRAP = ROOT / "target" / "bench-bootstrap" / "release" / "s3-policy-processor"
 FLOOR = ROOT / "target" / "release" / "examples" / "floor"
 LATENCY_S3 = ROOT / "target" / "release" / "examples" / "latency_s3"
 CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
@@ -595,7 +596,7 @@ def elf_arch(path):
 def binary_sizes():
     rows = []
     for label, path in [
-        ("host build (target/release)", BOOTSTRAP),
+        ("host build (target/bench-bootstrap/release)", BOOTSTRAP),
         ("cargo lambda build --release --arm64", ROOT / "target/lambda-arm64/s3-policy-processor/bootstrap"),
         ("cargo lambda build --release --x86-64", ROOT / "target/lambda-x86_64/s3-policy-processor/bootstrap"),
     ]:

@@ -22,9 +22,10 @@ use crate::reconcile::{ObjectReport, Options, Outcome, reconcile};
 use crate::store::ObjectStore;
 use crate::store::server::ServerSupport;
 
-/// Default number of objects reconciled at once: enough to hide S3 latency, small enough for a
-/// 128 MB function (each in-flight object holds a few KB).
-pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
+/// Default number of objects reconciled at once, chosen by measurement (bench/RESULTS.md,
+/// "Concurrency sweep"): at a 512 MB CPU share throughput grows up to about 64 in flight; at
+/// 128 MB it flattens from 32 and 64 costs nothing (~50 KiB per in-flight object).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
 /// How one unit (SQS message, Batch Operations task, or record) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
