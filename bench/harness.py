@@ -616,10 +616,16 @@ GENERIC_FRAMES = re.compile(
 
 def inclusive_costs(profile):
     """Function name → inclusive instructions, from callgrind_annotate."""
-    text = subprocess.run(
+    result = subprocess.run(
         ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(profile)],
         capture_output=True, text=True,
-    ).stdout
+    )
+    text = result.stdout
+    if result.returncode != 0 or "PROGRAM TOTALS" not in text:
+        # Say so instead of printing an empty table (seen once, not reproduced since).
+        raise RuntimeError(
+            f"callgrind_annotate {profile}: exit {result.returncode}: {result.stderr.strip()[-500:]}"
+        )
     costs = {}
     for line in text.splitlines():
         match = re.match(r"^\s*([\d,]+) \([^)]*\)\s+(.*)$", line)
@@ -758,7 +764,12 @@ def latency_section(args, tmp, out):
                     for n_objects, profile in ((small, profile_small), (large, profile_large)):
                         shutil.copy(profile, Path(args.keep_profiles) / f"callgrind.{kind}.{n_objects}")
             if args.symbols_dir:
-                annotations = {kind: per_object_profile(*profiles[kind], large - small) for kind in ("rust", "floor")}
+                for kind in ("rust", "floor"):
+                    try:
+                        annotations[kind] = per_object_profile(*profiles[kind], large - small)
+                    except RuntimeError as error:
+                        annotations[kind] = f"(no annotation: {error})"
+                        progress(f"latency: {error}")
             bench.set_delays(**delays)
 
         sweep, cost_runs = {}, {}
