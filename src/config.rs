@@ -108,7 +108,7 @@ pub fn force_path_style(lookup: impl Fn(&str) -> Option<String>) -> Result<bool,
 }
 
 /// `S3_HEAD_REPORTS_TAG_COUNT` and `S3_COPY_IF_NONE_MATCH`, each `true` (S3) unless set.
-pub fn parse_server_support(
+fn parse_server_support(
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<ServerSupport, ConfigError> {
     let s3 = ServerSupport::S3;

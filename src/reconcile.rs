@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use std::time::Instant;
 
-use crate::apply::copy::{CopyError, CopySettings, MAX_SINGLE_COPY};
+use crate::apply::copy::{CopyError, CopySettings};
 use crate::apply::{ApplyError, apply};
 use crate::object::{Acl, ObjectHead, ObjectLocation, ObjectRef, Tags};
 use crate::plan::{Action, BackupState, Plan, PlanInput, backup_is_current, plan};
@@ -236,7 +236,7 @@ async fn reconcile_inner<S: ObjectStore>(
     // completion, after every part was copied).
     let copy_asks = options.server.copy_if_none_match
         && !options.dry_run
-        && head.size <= options.copy.multipart_threshold.min(MAX_SINGLE_COPY);
+        && options.copy.is_single_copy(head.size);
     let mut backup = if copy_asks && rule.backup.is_some() {
         BackupState::Unread
     } else {

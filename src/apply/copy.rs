@@ -37,6 +37,13 @@ pub struct CopySettings {
     pub deadline_margin: Duration,
 }
 
+impl CopySettings {
+    /// Whether an object of `size` bytes is copied with one CopyObject (else in parts).
+    pub fn is_single_copy(&self, size: u64) -> bool {
+        size <= self.multipart_threshold.min(MAX_SINGLE_COPY)
+    }
+}
+
 impl Default for CopySettings {
     fn default() -> Self {
         Self {
@@ -102,8 +109,7 @@ pub async fn copy<S: ObjectStore>(
     settings: &CopySettings,
     deadline: Option<Instant>,
 ) -> Result<CopyOutcome, CopyError> {
-    let threshold = settings.multipart_threshold.min(MAX_SINGLE_COPY);
-    if head.size <= threshold {
+    if settings.is_single_copy(head.size) {
         return Ok(store.copy_object(request).await?);
     }
     let tags = match &request.tags {
