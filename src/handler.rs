@@ -430,6 +430,7 @@ mod tests {
         let object = |key: &str, seq: &str| ObjectRef {
             location: ObjectLocation::current("b", key),
             etag: None,
+            size: None,
             sequencer: Some(seq.into()),
             event_name: None,
             alternate_key: None,
@@ -451,6 +452,7 @@ mod tests {
         let object = |seq: Option<String>| ObjectRef {
             location: ObjectLocation::current("b", "k"),
             etag: None,
+            size: None,
             sequencer: seq,
             event_name: None,
             alternate_key: None,

@@ -52,6 +52,9 @@ pub struct ObjectRef {
     pub location: ObjectLocation,
     /// ETag from the event, quotes stripped, used to detect stale events.
     pub etag: Option<String>,
+    /// Size in bytes from the event, when it gives one (with the ETag, enough to start the
+    /// backup copy beside the HEAD).
+    pub size: Option<u64>,
     /// S3's per-key ordering token (hex), when the envelope carries one.
     pub sequencer: Option<String>,
     /// The event name, e.g. `ObjectCreated:Put`.

@@ -1,8 +1,12 @@
-//! One object, end to end: HEAD it, pick its rule, read what the plan needs, plan, apply, and
+//! One object, end to end: HEAD it (with the backup copy beside it, when the event decides
+//! that copy: [`early_backup`]), pick its rule, read what the plan needs, plan, apply, and
 //! report what happened. Every failure becomes an outcome in the report, never a panic.
+
+mod early_backup;
 
 use serde::Serialize;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use crate::apply::copy::{CopyError, CopySettings};
@@ -12,6 +16,7 @@ use crate::plan::{Action, BackupState, Plan, PlanInput, backup_is_current, plan}
 use crate::policy::{Policy, Rule};
 use crate::store::server::ServerSupport;
 use crate::store::{ObjectStore, StoreError};
+use early_backup::{EarlyBackup, EarlyCopy};
 
 /// How reconciling one object ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -163,7 +168,7 @@ async fn reconcile_inner<S: ObjectStore>(
     options: &Options,
 ) -> ObjectReport {
     let location = &object.location;
-    let mut report = ObjectReport::new(location, Outcome::NoRule);
+    let report = ObjectReport::new(location, Outcome::NoRule);
     let covered = policy.may_cover(&location.bucket, &location.key)
         || object
             .alternate_key
@@ -184,7 +189,27 @@ async fn reconcile_inner<S: ObjectStore>(
     // Checksums are read only when they will be compared (backup currency): checksum mode
     // needs `kms:Decrypt` on SSE-KMS objects, which tag-only or ACL-only rules do not.
     let checksums = policy.rules.iter().any(|rule| rule.backup.is_some());
-    let head = match head_source(store, object, checksums).await {
+    let early = EarlyBackup::prepare(policy, object, options);
+    let (head, early) = futures::join!(
+        head_source(store, object, checksums),
+        EarlyBackup::run(store, early)
+    );
+    let mut report = reconcile_head(store, policy, object, options, report, head, &early).await;
+    early.account(&mut report);
+    report
+}
+
+/// The rest of [`reconcile_inner`], once HEAD answered (and any early backup copy is done).
+async fn reconcile_head<S: ObjectStore>(
+    store: &S,
+    policy: &Policy,
+    object: &ObjectRef,
+    options: &Options,
+    mut report: ObjectReport,
+    head: Result<Option<ObjectHead>, StoreError>,
+    early: &EarlyCopy,
+) -> ObjectReport {
+    let head = match head {
         Ok(Some(head)) => head,
         Ok(None) => return missing_object(store, report).await,
         Err(StoreError::Service { status: 400, .. }) => {
@@ -234,10 +259,17 @@ async fn reconcile_inner<S: ObjectStore>(
     // destination itself: a dry run (the plan must say what is there), a server that ignores
     // `If-None-Match` on CopyObject, or a multipart copy (its condition is checked at
     // completion, after every part was copied).
+    // An early backup copy that was made is checked against the plan (which must ask for that
+    // very copy); one refused or failed means something may be there, so it is read first.
     let copy_asks = options.server.copy_if_none_match
         && !options.dry_run
         && options.copy.is_single_copy(head.size);
-    let mut backup = if copy_asks && rule.backup.is_some() {
+    let unread = match early {
+        EarlyCopy::Written { .. } => true,
+        EarlyCopy::NotWritten => false,
+        EarlyCopy::NotTried => copy_asks && rule.backup.is_some(),
+    };
+    let mut backup = if unread {
         BackupState::Unread
     } else {
         match read_backup(store, rule, &head).await {
@@ -245,10 +277,11 @@ async fn reconcile_inner<S: ObjectStore>(
             Err(err) => return report.failed_store(&err),
         }
     };
-    let facts = Facts {
+    let mut facts = Facts {
         head: &head,
         tags: &tags,
         acl: acl.as_ref(),
+        early,
     };
     loop {
         match plan_and_apply(
@@ -265,19 +298,24 @@ async fn reconcile_inner<S: ObjectStore>(
             Attempt::Done(report) => return *report,
             // Nothing was written: look at the backup location, as without the condition,
             // and plan again (this time the plan knows what is there).
-            Attempt::ReadBackupFirst => match read_backup(store, rule, &head).await {
-                Ok(found) => backup = found,
-                Err(err) => return report.failed_store(&err),
-            },
+            Attempt::ReadBackupFirst => {
+                facts.early = &EarlyCopy::NotTried;
+                match read_backup(store, rule, &head).await {
+                    Ok(found) => backup = found,
+                    Err(err) => return report.failed_store(&err),
+                }
+            }
         }
     }
 }
 
-/// What was read of the object besides the backup location.
+/// What was read of the object besides the backup location, and the early backup copy that
+/// was made beside HEAD (which the plan must ask for as it was made).
 struct Facts<'a> {
     head: &'a ObjectHead,
     tags: &'a Tags,
     acl: Option<&'a Acl>,
+    early: &'a EarlyCopy,
 }
 
 /// How one plan-and-apply ended.
@@ -310,11 +348,13 @@ async fn plan_and_apply<S: ObjectStore>(
     };
     let plan = plan(input, rule);
     let backup_unread = matches!(backup, BackupState::Unread);
+    let planned_backup = plan
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::Backup { .. }));
+    let made_early = facts.early.written();
     if backup_unread
-        && !plan
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::Backup { .. }))
+        && (planned_backup.is_none() || made_early.is_some_and(|made| planned_backup != Some(made)))
     {
         return Attempt::ReadBackupFirst;
     }
@@ -339,7 +379,34 @@ async fn plan_and_apply<S: ObjectStore>(
         );
         return Attempt::Done(Box::new(report));
     }
-    match apply(store, facts.head, &plan, &options.copy, options.deadline).await {
+    let remaining = match made_early {
+        Some(made) => {
+            let mut remaining = plan.clone();
+            remaining.actions.retain(|action| action != made);
+            Cow::Owned(remaining)
+        }
+        None => Cow::Borrowed(&plan),
+    };
+    if let Some(completion) = facts.early.completion(facts.head)
+        && let Err(err) = store.copy_object(&completion).await
+    {
+        let err = ApplyError {
+            step: "backup",
+            completed: 0,
+            total: plan.actions.len(),
+            source: CopyError::Store(err),
+        };
+        return Attempt::Done(Box::new(apply_failure(report, &err)));
+    }
+    match apply(
+        store,
+        facts.head,
+        &remaining,
+        &options.copy,
+        options.deadline,
+    )
+    .await
+    {
         Ok(()) => {
             report.outcome = Outcome::Applied;
             Attempt::Done(Box::new(settle(report, &plan)))
@@ -689,6 +756,7 @@ mod tests {
         ObjectRef {
             location: ObjectLocation::current(bucket, key),
             etag: None,
+            size: None,
             sequencer: None,
             event_name: Some("ObjectCreated:Put".into()),
             alternate_key: None,

@@ -305,6 +305,7 @@ mod tests {
                 last_modified: 0,
                 acl: Default::default(),
                 restore_requested: None,
+                website_redirect: None,
             },
         );
         let store = CountingStore::new(FaultInjectingStore::new(memory));

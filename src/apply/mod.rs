@@ -6,8 +6,9 @@ pub mod resume;
 
 use std::time::Instant;
 
-use crate::object::{ObjectHead, ObjectLocation};
+use crate::object::{ObjectHead, ObjectLocation, StorageClass};
 use crate::plan::{Action, Plan};
+use crate::policy::EncryptionSpec;
 use crate::store::{CopyRequest, ObjectStore, TagDirective, WriteCondition};
 use copy::{CopyError, CopySettings};
 
@@ -24,6 +25,44 @@ pub struct ApplyError {
     /// What failed.
     #[source]
     pub source: CopyError,
+}
+
+/// The object a backup copies: which one, as long as its ETag is still this one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupSource {
+    /// The source (a specific version when `version_id` is set).
+    pub location: ObjectLocation,
+    /// Its ETag (`x-amz-copy-source-if-match`).
+    pub etag: String,
+    /// Its website redirect location, which CopyObject drops unless it is restated.
+    pub website_redirect: Option<String>,
+}
+
+/// The CopyObject request of a backup action (its fields) from `source`: to an empty
+/// destination only (`If-None-Match: *`) when the plan did not read the backup location, else
+/// replacing what the plan saw there and judged safe to replace (a new version in a versioned
+/// backup bucket).
+pub fn backup_request(
+    destination: &ObjectLocation,
+    storage_class: &StorageClass,
+    encryption: Option<&EncryptionSpec>,
+    only_if_absent: bool,
+    source: BackupSource,
+) -> CopyRequest {
+    CopyRequest {
+        source: source.location,
+        source_if_match: Some(source.etag),
+        destination: destination.clone(),
+        destination_condition: if only_if_absent {
+            WriteCondition::IfAbsent
+        } else {
+            WriteCondition::None
+        },
+        storage_class: storage_class.clone(),
+        encryption: encryption.cloned(),
+        tags: TagDirective::Copy,
+        website_redirect: source.website_redirect,
+    }
 }
 
 /// Applies every action of `plan` to the object described by `head`.
@@ -51,23 +90,18 @@ pub async fn apply<S: ObjectStore>(
                 encryption,
                 only_if_absent,
             } => {
-                let request = CopyRequest {
-                    source: head.location.clone(),
-                    source_if_match: Some(head.etag.clone()),
-                    destination: destination.clone(),
-                    // The plan saw what is at the backup location and judged it safe to
-                    // replace (a new version in a versioned backup bucket), or did not look and
-                    // asks for an empty destination.
-                    destination_condition: if *only_if_absent {
-                        WriteCondition::IfAbsent
-                    } else {
-                        WriteCondition::None
-                    },
-                    storage_class: storage_class.clone(),
-                    encryption: encryption.clone(),
-                    tags: TagDirective::Copy,
+                let source = BackupSource {
+                    location: head.location.clone(),
+                    etag: head.etag.clone(),
                     website_redirect: head.website_redirect.clone(),
                 };
+                let request = backup_request(
+                    destination,
+                    storage_class,
+                    encryption.as_ref(),
+                    *only_if_absent,
+                    source,
+                );
                 copy::copy(store, head, &request, settings, deadline)
                     .await
                     .map_err(fail("backup"))?;

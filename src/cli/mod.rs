@@ -215,6 +215,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             let target = ObjectRef {
                 location: ObjectLocation::current(&object.bucket, &object.key),
                 etag: None,
+                size: None,
                 sequencer: None,
                 event_name: None,
                 alternate_key: None,

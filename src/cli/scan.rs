@@ -69,6 +69,7 @@ pub async fn scan<S: ObjectStore>(
                 // The listed ETag: an object replaced since it was listed is reported `stale`
                 // (as a late event would be), never acted on with the listing's view of it.
                 etag: listed.etag,
+                size: Some(listed.size),
                 sequencer: None,
                 event_name: None,
                 alternate_key: None,

@@ -82,6 +82,7 @@ fn parse_task(index: usize, value: &Value) -> Unit {
                 key: key.clone(),
             },
             etag: None,
+            size: None,
             sequencer: None,
             event_name: Some("BatchOperations".into()),
             // Manifests may list keys URL-encoded or as they are: try the key as sent too.

@@ -24,6 +24,7 @@ struct Bucket {
 struct Object {
     key: String,
     etag: Option<String>,
+    size: Option<u64>,
     version_id: Option<String>,
     sequencer: Option<String>,
 }
@@ -72,6 +73,7 @@ pub fn parse_event(at: &str, event: &Value) -> RecordItem {
             .etag
             .map(|e| normalize_etag(&e))
             .filter(|e| !e.is_empty()),
+        size: detail.object.size,
         sequencer: detail.object.sequencer.filter(|s| !s.is_empty()),
         event_name: Some(format!("EventBridge:{detail_type}")),
         // EventBridge documents keys like S3 notifications (form-encoded); if the decoded key

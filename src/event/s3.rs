@@ -74,6 +74,11 @@ fn try_parse(at: &str, record: &Value) -> Result<RecordItem, EventError> {
             .e_tag
             .map(|e| normalize_etag(&e))
             .filter(|e| !e.is_empty()),
+        size: record
+            .s3
+            .object
+            .size
+            .and_then(|size| u64::try_from(size).ok()),
         sequencer: record.s3.object.sequencer.filter(|s| !s.is_empty()),
         event_name,
         alternate_key: None,

@@ -360,11 +360,11 @@ fn public_acl(input: PlanInput<'_>, rule: &Rule) -> Option<Acl> {
 fn plan_backup(input: PlanInput<'_>, rule: &Rule, unmet: &mut Vec<String>) -> Option<Action> {
     let spec = rule.backup.as_ref()?;
     let source = &input.head.location;
-    if source.bucket == spec.bucket && source.key.starts_with(&spec.prefix) {
+    if is_in_backup_location(source, spec) {
         unmet.push("object is in the rule's backup location; it is not backed up again".into());
         return None;
     }
-    let storage_class = backup_storage_class(input, spec, unmet);
+    let storage_class = backup_storage_class(spec, input.head.size, input.ia_min_size, unmet);
     if let BackupState::Found(copy) = input.backup {
         if backup_is_current(input.head, copy) {
             return None;
@@ -377,27 +377,60 @@ fn plan_backup(input: PlanInput<'_>, rule: &Rule, unmet: &mut Vec<String>) -> Op
             return None;
         }
     }
-    Some(Action::Backup {
+    let only_if_absent = matches!(input.backup, BackupState::Unread);
+    Some(backup_action(spec, source, storage_class, only_if_absent))
+}
+
+/// The backup copy `rule` asks for, for an object of `size` bytes at `source` whose backup
+/// location was not read: exactly the action [`plan`] gives such an object with
+/// [`BackupState::Unread`] when nothing (archive, SSE-C) holds copies back. `None` when the
+/// rule keeps no backup or `source` is in its backup location. Known from an event alone, so
+/// the copy can start before HEAD answers.
+pub fn backup_into_empty_location(
+    rule: &Rule,
+    source: &ObjectLocation,
+    size: u64,
+    ia_min_size: u64,
+) -> Option<Action> {
+    let spec = rule.backup.as_ref()?;
+    if is_in_backup_location(source, spec) {
+        return None;
+    }
+    let storage_class = backup_storage_class(spec, size, ia_min_size, &mut Vec::new());
+    Some(backup_action(spec, source, storage_class, true))
+}
+
+fn is_in_backup_location(source: &ObjectLocation, spec: &BackupSpec) -> bool {
+    source.bucket == spec.bucket && source.key.starts_with(&spec.prefix)
+}
+
+fn backup_action(
+    spec: &BackupSpec,
+    source: &ObjectLocation,
+    storage_class: StorageClass,
+    only_if_absent: bool,
+) -> Action {
+    Action::Backup {
         destination: ObjectLocation::current(&spec.bucket, spec.key_for(&source.key)),
         storage_class,
         encryption: spec.encryption.clone(),
-        only_if_absent: matches!(input.backup, BackupState::Unread),
-    })
+        only_if_absent,
+    }
 }
 
 /// The backup's class, with the cost guard: classes that bill a minimum size (IA, Glacier IR)
 /// or a per-object archive overhead (Glacier, Deep Archive) are not used below `ia_min_size`.
 fn backup_storage_class(
-    input: PlanInput<'_>,
     spec: &BackupSpec,
+    size: u64,
+    ia_min_size: u64,
     unmet: &mut Vec<String>,
 ) -> StorageClass {
     let wanted = spec.storage_class.clone().unwrap_or(StorageClass::Standard);
     let costly = wanted.has_minimum_billable_size() || wanted.is_archive();
-    if costly && input.head.size < input.ia_min_size {
+    if costly && size < ia_min_size {
         unmet.push(format!(
-            "cost guard: {} bytes is below ia_min_size {}; the backup is kept in STANDARD, because {wanted} would bill more than it saves",
-            input.head.size, input.ia_min_size
+            "cost guard: {size} bytes is below ia_min_size {ia_min_size}; the backup is kept in STANDARD, because {wanted} would bill more than it saves"
         ));
         return StorageClass::Standard;
     }

@@ -759,3 +759,43 @@ fn public_grants_are_removed_and_other_grants_kept() {
     };
     assert!(super::plan(input, &rule).is_empty());
 }
+
+/// What the early backup copy is built from (the event's key and size) gives the same backup
+/// action, and the same rule, as the plan made after HEAD: across sizes around the cost guard
+/// and the matchers' size bounds.
+#[test]
+fn event_time_backup_and_rule_agree_with_the_plan() {
+    let policy: Policy = parse_policy(
+        "ia_min_size: 1000\nrules:\n  - name: small\n    match: { prefix: reports/, max_size: 99 }\n    backup: { bucket: backup-bucket, prefix: small/, storage_class: GLACIER_IR }\n  - name: csv\n    match: { suffix: .csv, content_type: text/csv }\n    backup: backup-bucket\n  - name: rest\n    backup: { bucket: backup-bucket, prefix: rest/, storage_class: STANDARD_IA, encryption: AES256 }\n",
+    )
+    .unwrap();
+    for size in [0, 99, 100, 999, 1000, 5000] {
+        let mut head = head(size);
+        for key in ["reports/q3.csv", "reports/q3.txt", "other/x"] {
+            head.location.key = key.into();
+            let at_head = policy.rule_for(&head);
+            match policy.rule_before_head("src-bucket", key, size) {
+                Some(rule) => assert_eq!(Some(rule), at_head, "{key} {size}"),
+                // Only a content-type rule that might match leaves it to HEAD.
+                None => assert!(key.ends_with(".csv"), "{key} {size}"),
+            }
+            let Some(rule) = at_head else { continue };
+            let planned = plan(
+                PlanInput {
+                    head: &head,
+                    tags: &Tags::new(),
+                    backup: &BackupState::Unread,
+                    ia_min_size: policy.ia_min_size,
+                    acl: None,
+                },
+                rule,
+            );
+            let planned_backup = planned
+                .actions
+                .iter()
+                .find(|a| matches!(a, Action::Backup { .. }));
+            let early = backup_into_empty_location(rule, &head.location, size, policy.ia_min_size);
+            assert_eq!(planned_backup, early.as_ref(), "{key} {size}");
+        }
+    }
+}

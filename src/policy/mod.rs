@@ -124,6 +124,21 @@ impl Matcher {
             && self.suffix.as_deref().is_none_or(|s| key.ends_with(s))
     }
 
+    /// Whether an object of this bucket, key and size matches, when these decide it: `None`
+    /// when the matcher also names content types, which only HEAD tells.
+    pub fn matches_key_and_size(&self, bucket: &str, key: &str, size: u64) -> Option<bool> {
+        if !self.matches_key(bucket, key) {
+            return Some(false);
+        }
+        if !self.content_types.is_empty() {
+            return None;
+        }
+        Some(
+            self.min_size.is_none_or(|min| size >= min)
+                && self.max_size.is_none_or(|max| size <= max),
+        )
+    }
+
     /// Whether the object as HEAD reports it matches every condition.
     pub fn matches(&self, head: &ObjectHead) -> bool {
         self.matches_key(&head.location.bucket, &head.location.key)
@@ -175,6 +190,18 @@ impl Policy {
     /// The first rule that matches the object, if any.
     pub fn rule_for(&self, head: &ObjectHead) -> Option<&Rule> {
         self.rules.iter().find(|r| r.matcher.matches(head))
+    }
+
+    /// The rule [`Policy::rule_for`] picks for an object of this bucket, key and size, when
+    /// these decide it (as an event tells them, before any HEAD); `None` when no rule matches
+    /// or one that might match looks at the content type.
+    pub fn rule_before_head(&self, bucket: &str, key: &str, size: u64) -> Option<&Rule> {
+        for rule in &self.rules {
+            if rule.matcher.matches_key_and_size(bucket, key, size)? {
+                return Some(rule);
+            }
+        }
+        None
     }
 
     /// Every KMS key the policy names, for resolution at cold start.

@@ -2,6 +2,8 @@
 //! fail the call before it reaches the wrapped store. Counting ([`super::counting`]) and fault
 //! injection ([`super::faults`]) are hooks, so the delegation below is written once.
 
+use std::time::Duration;
+
 use super::{
     CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectPage,
     ObjectStore, OpenUpload, PartCopy, StoreError, UploadedPart,
@@ -73,6 +75,12 @@ impl Operation {
 pub trait CallHook: Send + Sync {
     /// Called before `operation` reaches the wrapped store; an error fails the call unsent.
     fn before(&self, operation: Operation) -> Result<(), StoreError>;
+
+    /// How long `operation` waits before it reaches the wrapped store (a modelled round trip,
+    /// for tests that count round trips on tokio's paused clock); none by default.
+    fn latency(&self, _operation: Operation) -> Option<Duration> {
+        None
+    }
 }
 
 /// Wraps a store and runs a [`CallHook`] before every call.
@@ -99,9 +107,19 @@ impl<S, H> Intercepted<S, H> {
     }
 }
 
+impl<S, H: CallHook> Intercepted<S, H> {
+    async fn before(&self, operation: Operation) -> Result<(), StoreError> {
+        self.hook.before(operation)?;
+        if let Some(latency) = self.hook.latency(operation) {
+            tokio::time::sleep(latency).await;
+        }
+        Ok(())
+    }
+}
+
 impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
     async fn head_object(&self, location: &ObjectLocation) -> Result<ObjectHead, StoreError> {
-        self.hook.before(Operation::HeadObject)?;
+        self.before(Operation::HeadObject).await?;
         self.inner.head_object(location).await
     }
 
@@ -109,27 +127,27 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         &self,
         location: &ObjectLocation,
     ) -> Result<ObjectHead, StoreError> {
-        self.hook.before(Operation::HeadObject)?;
+        self.before(Operation::HeadObject).await?;
         self.inner.head_object_with_checksums(location).await
     }
 
     async fn head_bucket(&self, bucket: &str) -> Result<(), StoreError> {
-        self.hook.before(Operation::HeadBucket)?;
+        self.before(Operation::HeadBucket).await?;
         self.inner.head_bucket(bucket).await
     }
 
     async fn get_tags(&self, location: &ObjectLocation) -> Result<Tags, StoreError> {
-        self.hook.before(Operation::GetObjectTagging)?;
+        self.before(Operation::GetObjectTagging).await?;
         self.inner.get_tags(location).await
     }
 
     async fn put_tags(&self, location: &ObjectLocation, tags: &Tags) -> Result<(), StoreError> {
-        self.hook.before(Operation::PutObjectTagging)?;
+        self.before(Operation::PutObjectTagging).await?;
         self.inner.put_tags(location, tags).await
     }
 
     async fn copy_object(&self, request: &CopyRequest) -> Result<CopyOutcome, StoreError> {
-        self.hook.before(Operation::CopyObject)?;
+        self.before(Operation::CopyObject).await?;
         self.inner.copy_object(request).await
     }
 
@@ -137,12 +155,12 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         &self,
         request: &MultipartStart,
     ) -> Result<String, StoreError> {
-        self.hook.before(Operation::CreateMultipartUpload)?;
+        self.before(Operation::CreateMultipartUpload).await?;
         self.inner.create_multipart_upload(request).await
     }
 
     async fn upload_part_copy(&self, request: &PartCopy) -> Result<CompletedPart, StoreError> {
-        self.hook.before(Operation::UploadPartCopy)?;
+        self.before(Operation::UploadPartCopy).await?;
         self.inner.upload_part_copy(request).await
     }
 
@@ -150,17 +168,17 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         &self,
         request: &CompleteRequest,
     ) -> Result<CopyOutcome, StoreError> {
-        self.hook.before(Operation::CompleteMultipartUpload)?;
+        self.before(Operation::CompleteMultipartUpload).await?;
         self.inner.complete_multipart_upload(request).await
     }
 
     async fn get_acl(&self, location: &ObjectLocation) -> Result<Acl, StoreError> {
-        self.hook.before(Operation::GetObjectAcl)?;
+        self.before(Operation::GetObjectAcl).await?;
         self.inner.get_acl(location).await
     }
 
     async fn put_acl(&self, location: &ObjectLocation, acl: &Acl) -> Result<(), StoreError> {
-        self.hook.before(Operation::PutObjectAcl)?;
+        self.before(Operation::PutObjectAcl).await?;
         self.inner.put_acl(location, acl).await
     }
 
@@ -170,7 +188,7 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         days: Option<i32>,
         tier: &str,
     ) -> Result<(), StoreError> {
-        self.hook.before(Operation::RestoreObject)?;
+        self.before(Operation::RestoreObject).await?;
         self.inner.restore_object(location, days, tier).await
     }
 
@@ -178,7 +196,7 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         &self,
         destination: &ObjectLocation,
     ) -> Result<Vec<OpenUpload>, StoreError> {
-        self.hook.before(Operation::ListMultipartUploads)?;
+        self.before(Operation::ListMultipartUploads).await?;
         self.inner.list_multipart_uploads(destination).await
     }
 
@@ -187,7 +205,7 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         destination: &ObjectLocation,
         upload_id: &str,
     ) -> Result<Vec<UploadedPart>, StoreError> {
-        self.hook.before(Operation::ListParts)?;
+        self.before(Operation::ListParts).await?;
         self.inner.list_parts(destination, upload_id).await
     }
 
@@ -196,7 +214,7 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         destination: &ObjectLocation,
         upload_id: &str,
     ) -> Result<(), StoreError> {
-        self.hook.before(Operation::AbortMultipartUpload)?;
+        self.before(Operation::AbortMultipartUpload).await?;
         self.inner
             .abort_multipart_upload(destination, upload_id)
             .await
@@ -208,7 +226,7 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         prefix: &str,
         continuation: Option<&str>,
     ) -> Result<ObjectPage, StoreError> {
-        self.hook.before(Operation::ListObjectsV2)?;
+        self.before(Operation::ListObjectsV2).await?;
         self.inner.list_objects(bucket, prefix, continuation).await
     }
 }

@@ -45,6 +45,8 @@ pub struct StoredObject {
     pub acl: Acl,
     /// Days of the last restore requested, if any (0: without `Days`, Intelligent-Tiering).
     pub restore_requested: Option<i32>,
+    /// Website redirect location (a copy keeps it only when the request restates it, as S3).
+    pub website_redirect: Option<String>,
 }
 
 #[derive(Debug)]
@@ -118,7 +120,7 @@ impl MemoryStore {
             encryption: object.encryption.clone(),
             tag_count: Some(object.tags.len() as u32),
             archive: archive_state(object),
-            website_redirect: None,
+            website_redirect: object.website_redirect.clone(),
             // Reported only with checksum mode, as on S3.
             checksum: checksums.then(|| Checksum {
                 algorithm: "CRC64NVME",
@@ -158,6 +160,7 @@ impl MemoryStore {
                 last_modified: 0,
                 acl: Acl::default(),
                 restore_requested: None,
+                website_redirect: None,
             },
         );
     }
@@ -333,6 +336,7 @@ impl ObjectStore for MemoryStore {
         if is_self_copy
             && request.storage_class == source.storage_class
             && encryption == source.encryption
+            && request.website_redirect == source.website_redirect
         {
             return Err(StoreError::Service {
                 operation: OP,
@@ -355,6 +359,7 @@ impl ObjectStore for MemoryStore {
             acl: Acl::default(),
             // A new object: archived again if copied into an archive class.
             restore_requested: None,
+            website_redirect: request.website_redirect.clone(),
             ..source
         };
         state
@@ -473,6 +478,7 @@ impl ObjectStore for MemoryStore {
             last_modified: 0,
             acl: Acl::default(),
             restore_requested: None,
+            website_redirect: start.website_redirect,
         };
         drop(state);
         self.put_object(&destination.bucket, &destination.key, object);

@@ -1,0 +1,428 @@
+//! The backup copy started beside the source's HEAD, from what the event says (bucket, key,
+//! ETag, size): a new object then takes two round trips (HEAD and backup copy together, then
+//! the rewrite) where it took three, with the same three requests.
+//!
+//! It is exactly as careful as the copy made after HEAD. It writes only where nothing is
+//! (`If-None-Match: *`), copies only the object the event names (the current object, with
+//! `x-amz-copy-source-if-match` set to the event's ETag), and is made only when the event alone
+//! decides the rule and its backup: no rule that could match looks at the content type, and the
+//! event's size is one CopyObject's. The plan made after HEAD must then ask for this very copy;
+//! when it does not (the object changed, or HEAD shows what the event could not), the backup
+//! location is read and the object planned again, and the report still lists the copy made.
+
+use crate::apply::{BackupSource, backup_request};
+use crate::object::{ObjectHead, ObjectLocation, ObjectRef};
+use crate::plan::{Action, backup_into_empty_location};
+use crate::policy::Policy;
+use crate::store::{CopyRequest, ObjectStore, WriteCondition};
+
+use super::{ObjectReport, Options, Outcome};
+
+/// A backup copy the event alone decides, ready to send beside the HEAD.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct EarlyBackup {
+    /// The backup action, as the plan gives it for a backup location not read.
+    action: Action,
+    /// The CopyObject request that makes it.
+    request: CopyRequest,
+}
+
+/// How the early backup copy went.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum EarlyCopy {
+    /// Not made: the event does not decide the backup, or the settings rule it out.
+    NotTried,
+    /// Made: the object the event names is now at the backup location.
+    Written {
+        /// What was copied where, and the request that did it.
+        copy: Box<EarlyBackup>,
+        /// The new backup's ETag, as CopyObject answered.
+        etag: Option<String>,
+    },
+    /// Not known to be made (412: an object is there or the source changed; or a failure,
+    /// which may have written nothing or everything): the backup location is read first.
+    NotWritten,
+}
+
+impl EarlyBackup {
+    /// The early backup copy for `object`, when the event decides it and the settings allow:
+    /// not in a dry run, not on a server that ignores `If-None-Match`, not for a key whose
+    /// encoding is uncertain, and only for one CopyObject's size.
+    pub(super) fn prepare(policy: &Policy, object: &ObjectRef, options: &Options) -> Option<Self> {
+        if options.dry_run || !options.server.copy_if_none_match || object.alternate_key.is_some() {
+            return None;
+        }
+        let (etag, size) = (object.etag.as_ref()?, object.size?);
+        if !options.copy.is_single_copy(size) {
+            return None;
+        }
+        let location = &object.location;
+        let rule = policy.rule_before_head(&location.bucket, &location.key, size)?;
+        let source = ObjectLocation::current(&location.bucket, &location.key);
+        let action = backup_into_empty_location(rule, &source, size, policy.ia_min_size)?;
+        let Action::Backup {
+            destination,
+            storage_class,
+            encryption,
+            only_if_absent,
+        } = &action
+        else {
+            return None;
+        };
+        let source = BackupSource {
+            location: source,
+            etag: etag.clone(),
+            website_redirect: None,
+        };
+        let request = backup_request(
+            destination,
+            storage_class,
+            encryption.as_ref(),
+            *only_if_absent,
+            source,
+        );
+        Some(Self { action, request })
+    }
+
+    /// Sends the copy (when there is one).
+    pub(super) async fn run<S: ObjectStore>(store: &S, early: Option<Self>) -> EarlyCopy {
+        let Some(early) = early else {
+            return EarlyCopy::NotTried;
+        };
+        match store.copy_object(&early.request).await {
+            Ok(outcome) => EarlyCopy::Written {
+                copy: Box::new(early),
+                etag: outcome.etag,
+            },
+            Err(err) => {
+                tracing::debug!(
+                    bucket = early.request.destination.bucket,
+                    key = early.request.destination.key,
+                    error = %err,
+                    "early backup copy not made; reading the backup location first"
+                );
+                EarlyCopy::NotWritten
+            }
+        }
+    }
+}
+
+impl EarlyCopy {
+    /// The backup action already made, if any.
+    pub(super) fn written(&self) -> Option<&Action> {
+        match self {
+            Self::Written { copy, .. } => Some(&copy.action),
+            Self::NotTried | Self::NotWritten => None,
+        }
+    }
+
+    /// The copy that completes the early backup when HEAD shows what the event could not: a
+    /// website redirect location, which the early copy did not restate. It replaces only the
+    /// backup just made (`If-Match` its ETag), from the object HEAD saw.
+    pub(super) fn completion(&self, head: &ObjectHead) -> Option<CopyRequest> {
+        let Self::Written { copy, etag } = self else {
+            return None;
+        };
+        head.website_redirect.as_ref()?;
+        Some(CopyRequest {
+            source: head.location.clone(),
+            source_if_match: Some(head.etag.clone()),
+            destination_condition: match etag {
+                Some(etag) => WriteCondition::IfMatch(etag.clone()),
+                // S3 always answers with the ETag; without it, nothing is replaced.
+                None => WriteCondition::IfAbsent,
+            },
+            website_redirect: head.website_redirect.clone(),
+            ..copy.request.clone()
+        })
+    }
+
+    /// Makes sure the report lists an early backup that was made, whatever happened after:
+    /// a plan that did not take it over (the object changed, HEAD failed) does not hide it,
+    /// and an object it changed is not reported as compliant.
+    pub(super) fn account(&self, report: &mut ObjectReport) {
+        let Some(action) = self.written() else {
+            return;
+        };
+        if report.actions.contains(action) {
+            return;
+        }
+        report.actions.insert(0, action.clone());
+        report.notes.push(
+            "the backup was copied beside HEAD, from the object the event names, before the rest was known"
+                .into(),
+        );
+        if matches!(report.outcome, Outcome::Compliant | Outcome::NoRule) {
+            report.outcome = Outcome::Applied;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! On the in-memory store (which, like S3, honours `If-None-Match: *` and
+    //! `x-amz-copy-source-if-match` on CopyObject), with every call taking one modelled round
+    //! trip on tokio's paused clock, so round trips are counted exactly.
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::apply::copy::{CopySettings, MAX_SINGLE_COPY};
+    use crate::object::ActualEncryption;
+    use crate::policy::document::parse_policy;
+    use crate::reconcile::reconcile;
+    use crate::store::StoreError;
+    use crate::store::counting::CountingStore;
+    use crate::store::intercept::{CallHook, Intercepted, Operation};
+    use crate::store::memory::{MemoryStore, StoredObject};
+    use crate::store::server::ServerSupport;
+
+    const ROUND_TRIP: Duration = Duration::from_millis(10);
+
+    /// Every call takes one round trip.
+    struct RoundTrip;
+
+    impl CallHook for RoundTrip {
+        fn before(&self, _: Operation) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn latency(&self, _: Operation) -> Option<Duration> {
+            Some(ROUND_TRIP)
+        }
+    }
+
+    type Store = Intercepted<CountingStore<MemoryStore>, RoundTrip>;
+
+    const POLICY: &str = "encryption: { algorithm: aws:kms, kms_key_id: key-1 }\nbackup: backup-bucket\ntags: { processed-by: s3pp }";
+
+    const OPTIONS: Options = Options {
+        dry_run: false,
+        copy: CopySettings {
+            multipart_threshold: MAX_SINGLE_COPY,
+            part_size: 8 * 1024 * 1024,
+            parts_in_flight: 4,
+            deadline_margin: Duration::from_secs(1),
+        },
+        deadline: None,
+        server: ServerSupport::S3,
+    };
+
+    fn setup(policy: &str) -> (Store, Policy) {
+        let memory = MemoryStore::new();
+        memory.create_bucket("src-bucket");
+        memory.create_bucket("backup-bucket");
+        memory.put("src-bucket", "k", b"hello", "text/plain");
+        let store = Intercepted::with_hook(CountingStore::new(memory), RoundTrip);
+        (store, parse_policy(policy).unwrap())
+    }
+
+    fn memory(store: &Store) -> &MemoryStore {
+        store.inner().inner()
+    }
+
+    fn stored(store: &Store, bucket: &str, key: &str) -> Option<StoredObject> {
+        memory(store).object(bucket, key)
+    }
+
+    /// The event S3 sends for the object as it is now at `src-bucket/key`.
+    fn event_for(store: &Store, key: &str) -> ObjectRef {
+        let object = stored(store, "src-bucket", key).unwrap();
+        ObjectRef {
+            location: ObjectLocation::current("src-bucket", key),
+            etag: Some(object.etag),
+            size: Some(object.body.len() as u64),
+            sequencer: None,
+            event_name: Some("ObjectCreated:Put".into()),
+            alternate_key: None,
+        }
+    }
+
+    /// Reconciles and returns the report with the round trips it took.
+    async fn timed(
+        store: &Store,
+        policy: &Policy,
+        object: &ObjectRef,
+        options: &Options,
+    ) -> (ObjectReport, u128) {
+        let start = tokio::time::Instant::now();
+        let report = reconcile(store, policy, object, options).await;
+        (report, start.elapsed().as_millis() / ROUND_TRIP.as_millis())
+    }
+
+    fn action_names(report: &ObjectReport) -> Vec<&'static str> {
+        report.actions.iter().map(Action::name).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_object_takes_two_round_trips_and_three_requests() {
+        let (store, policy) = setup(POLICY);
+        let (report, round_trips) = timed(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+        assert_eq!(action_names(&report), ["backup", "rewrite"]);
+        assert_eq!(
+            round_trips, 2,
+            "HEAD beside the backup copy, then the rewrite"
+        );
+        let counts = store.inner().counts();
+        assert_eq!((counts.heads, counts.get_tags, counts.copies), (1, 0, 2));
+        let backup = stored(&store, "backup-bucket", "k").unwrap();
+        assert_eq!(backup.body, b"hello");
+        assert_eq!(backup.content_type.as_deref(), Some("text/plain"));
+        let source = stored(&store, "src-bucket", "k").unwrap();
+        assert!(matches!(source.encryption, ActualEncryption::Kms { .. }));
+
+        // Without the event's ETag and size the copy waits for HEAD: one round trip more.
+        let (store, policy) = setup(POLICY);
+        let mut object = event_for(&store, "k");
+        object.etag = None;
+        let (report, round_trips) = timed(&store, &policy, &object, &OPTIONS).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+        assert_eq!(round_trips, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn redelivered_events_change_nothing() {
+        let (store, policy) = setup(POLICY);
+        let put = event_for(&store, "k");
+        reconcile(&store, &policy, &put, &OPTIONS).await;
+        let rewritten = event_for(&store, "k");
+        let before = (
+            stored(&store, "src-bucket", "k"),
+            stored(&store, "backup-bucket", "k"),
+        );
+        // The original Put again (its ETag is gone: SSE-KMS gave the rewrite a new one), and
+        // the Copy event of the function's own rewrite, twice.
+        let stale = reconcile(&store, &policy, &put, &OPTIONS).await;
+        assert_eq!(stale.outcome, Outcome::Stale, "{stale:?}");
+        assert!(stale.actions.is_empty(), "{stale:?}");
+        for _ in 0..2 {
+            let own = reconcile(&store, &policy, &rewritten, &OPTIONS).await;
+            assert_eq!(own.outcome, Outcome::Compliant, "{own:?}");
+        }
+        let after = (
+            stored(&store, "src-bucket", "k"),
+            stored(&store, "backup-bucket", "k"),
+        );
+        assert_eq!(before, after, "objects and their Last-Modified unchanged");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_object_at_the_backup_location_is_never_replaced() {
+        let (store, policy) = setup(POLICY);
+        let event = event_for(&store, "k");
+        memory(&store).put("backup-bucket", "k", b"someone else's", "text/plain");
+        let foreign = stored(&store, "backup-bucket", "k");
+        let (report, round_trips) = timed(&store, &policy, &event, &OPTIONS).await;
+        assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
+        assert_eq!(action_names(&report), ["rewrite"]);
+        assert!(
+            report.notes.iter().any(|n| n.contains("not overwritten")),
+            "{report:?}"
+        );
+        assert_eq!(stored(&store, "backup-bucket", "k"), foreign);
+        assert_eq!(
+            round_trips, 3,
+            "the refused copy beside HEAD, the backup's HEAD, the rewrite"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_replaced_after_its_event_is_not_copied() {
+        let (store, policy) = setup(POLICY);
+        let event = event_for(&store, "k");
+        memory(&store).put("src-bucket", "k", b"newer bytes", "text/plain");
+        let report = reconcile(&store, &policy, &event, &OPTIONS).await;
+        assert_eq!(report.outcome, Outcome::Stale, "{report:?}");
+        assert!(report.actions.is_empty(), "{report:?}");
+        assert_eq!(stored(&store, "backup-bucket", "k"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_website_redirect_is_restated_on_the_backup() {
+        let (store, policy) = setup(POLICY);
+        let mut object = stored(&store, "src-bucket", "k").unwrap();
+        object.website_redirect = Some("/elsewhere".into());
+        memory(&store).put_object("src-bucket", "k", object);
+        let (report, round_trips) = timed(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+        assert_eq!(action_names(&report), ["backup", "rewrite"]);
+        let backup = stored(&store, "backup-bucket", "k").unwrap();
+        assert_eq!(backup.website_redirect.as_deref(), Some("/elsewhere"));
+        assert_eq!(store.inner().counts().copies, 3);
+        assert_eq!(round_trips, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_copy_the_plan_does_not_take_over_is_still_reported() {
+        // The event says 5 bytes (rule `small`); HEAD says 11 (rule `large`). The early copy
+        // went to `small/`; the report must say so, and `large/` still gets its backup.
+        let policy = "rules:\n  - name: small\n    match: { max_size: 10 }\n    backup: { bucket: backup-bucket, prefix: small/ }\n  - name: large\n    backup: { bucket: backup-bucket, prefix: large/ }\n";
+        let (store, policy) = setup(policy);
+        let event = event_for(&store, "k");
+        let mut object = stored(&store, "src-bucket", "k").unwrap();
+        object.body = b"eleven byte".to_vec();
+        memory(&store).put_object("src-bucket", "k", object);
+        let report = reconcile(&store, &policy, &event, &OPTIONS).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+        assert_eq!(report.rule.as_deref(), Some("large"));
+        assert_eq!(action_names(&report), ["backup", "backup"]);
+        assert!(
+            report.notes.iter().any(|n| n.contains("beside HEAD")),
+            "{report:?}"
+        );
+        assert!(stored(&store, "backup-bucket", "small/k").is_some());
+        assert!(stored(&store, "backup-bucket", "large/k").is_some());
+    }
+
+    #[test]
+    fn only_what_the_event_decides_is_copied_early() {
+        let (store, policy) = setup(POLICY);
+        let event = event_for(&store, "k");
+        let early = EarlyBackup::prepare(&policy, &event, &OPTIONS).unwrap();
+        assert_eq!(
+            early.request.source,
+            ObjectLocation::current("src-bucket", "k")
+        );
+        assert_eq!(early.request.source_if_match, event.etag);
+        assert_eq!(
+            early.request.destination_condition,
+            WriteCondition::IfAbsent
+        );
+
+        let not_early = |object: &ObjectRef, options: &Options, policy: &Policy| {
+            EarlyBackup::prepare(policy, object, options).is_none()
+        };
+        let dry_run = Options {
+            dry_run: true,
+            ..OPTIONS
+        };
+        let minimal = Options {
+            server: ServerSupport::MINIMAL,
+            ..OPTIONS
+        };
+        let small_copies = Options {
+            copy: CopySettings {
+                multipart_threshold: 4,
+                ..OPTIONS.copy
+            },
+            ..OPTIONS
+        };
+        assert!(not_early(&event, &dry_run, &policy));
+        assert!(not_early(&event, &minimal, &policy));
+        assert!(not_early(&event, &small_copies, &policy), "multipart size");
+        for change in [
+            |o: &mut ObjectRef| o.etag = None,
+            |o: &mut ObjectRef| o.size = None,
+            |o: &mut ObjectRef| o.alternate_key = Some("k".into()),
+        ] {
+            let mut object = event.clone();
+            change(&mut object);
+            assert!(not_early(&object, &OPTIONS, &policy), "{object:?}");
+        }
+        let by_type = "rules:\n  - name: text\n    match: { content_type: text/plain }\n    backup: backup-bucket\n  - name: rest\n    backup: backup-bucket\n";
+        assert!(not_early(&event, &OPTIONS, &parse_policy(by_type).unwrap()));
+        let no_backup = parse_policy("encryption: AES256").unwrap();
+        assert!(not_early(&event, &OPTIONS, &no_backup));
+    }
+}
