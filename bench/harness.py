@@ -182,7 +182,8 @@ def proc_peak_rss_mib(pid):
     return float("nan")
 
 
-def s3_event(keys):
+def s3_event(objects):
+    """An S3 notification for `objects`: (key, ETag, size) each, as S3 sends them."""
     return {
         "Records": [
             {
@@ -197,10 +198,10 @@ def s3_event(keys):
                 "s3": {
                     "s3SchemaVersion": "1.0",
                     "bucket": {"name": SOURCE, "arn": f"arn:aws:s3:::{SOURCE}"},
-                    "object": {"key": urllib.parse.quote_plus(k, safe="/"), "sequencer": "01"},
+                    "object": {"key": urllib.parse.quote_plus(key, safe="/"), "eTag": etag, "size": size, "sequencer": "01"},
                 },
             }
-            for k in keys
+            for key, etag, size in objects
         ]
     }
 
@@ -398,9 +399,13 @@ class MotoBench(Bench):
     def seed(self, prefix, count, size=600):
         body = (b"x" * 59 + b"\n") * (size // 60)
         keys = [f"{prefix}{i:05}.txt" for i in range(count)]
+
+        def put(key):
+            etag = self.s3.put_object(Bucket=SOURCE, Key=key, Body=body, ContentType="text/plain")["ETag"]
+            return key, etag.strip('"'), len(body)
+
         with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda k: self.s3.put_object(Bucket=SOURCE, Key=k, Body=body, ContentType="text/plain"), keys))
-        return keys
+            return list(pool.map(put, keys))
 
     def large_copy(self, size_mib, part_mib):
         key = "large/object.bin"
@@ -486,8 +491,8 @@ class LatencyBench(Bench):
             return json.loads(response.read())
 
     def seed(self, prefix, count, size=600):
-        self.admin("POST", "seed", bucket=SOURCE, prefix=prefix, count=count, size=size)
-        return [f"{prefix}{i:05}.txt" for i in range(count)]
+        seeded = self.admin("POST", "seed", bucket=SOURCE, prefix=prefix, count=count, size=size)
+        return [tuple(obj) for obj in seeded["objects"]]
 
     def set_delays(self, **delays):
         return self.admin("POST", "delays", **delays)

@@ -881,8 +881,13 @@ impl Store {
         Ok(answer)
     }
 
-    /// Creates `count` objects `{prefix}{i:05}.txt` (text/plain, STANDARD, SSE-S3).
-    fn seed(&mut self, params: &HashMap<String, String>, now: SystemTime) -> Result<u64, String> {
+    /// Creates `count` objects `{prefix}{i:05}.txt` (text/plain, STANDARD, SSE-S3); returns
+    /// each one's key, ETag and size, for events like the ones S3 sends.
+    fn seed(
+        &mut self,
+        params: &HashMap<String, String>,
+        now: SystemTime,
+    ) -> Result<Vec<(String, String, u64)>, String> {
         let bucket = params.get("bucket").ok_or("seed needs bucket=")?;
         let prefix = params.get("prefix").map(String::as_str).unwrap_or("");
         let number = |name: &str, default: u64| -> Result<u64, String> {
@@ -903,6 +908,7 @@ impl Store {
             .cloned()
             .unwrap_or_else(|| "STANDARD".into());
         let table = self.buckets.entry(bucket.clone()).or_default();
+        let mut seeded = Vec::new();
         for i in start..start + count {
             let key = format!("{prefix}{i:05}.txt");
             let content_id = hash_hex(&[
@@ -911,6 +917,7 @@ impl Store {
                 key.as_bytes(),
                 &size.to_le_bytes(),
             ]);
+            seeded.push((key.clone(), content_id.clone(), size));
             table.insert(
                 key,
                 Object {
@@ -928,7 +935,7 @@ impl Store {
                 },
             );
         }
-        Ok(count)
+        Ok(seeded)
     }
 
     /// Counts of the objects under a prefix by class, encryption and tag set.
@@ -1407,7 +1414,10 @@ impl Server {
         };
         match (method, path) {
             (&Method::POST, "seed") => match lock(&self.store).seed(&params, SystemTime::now()) {
-                Ok(count) => json(StatusCode::OK, serde_json::json!({ "seeded": count })),
+                Ok(objects) => json(
+                    StatusCode::OK,
+                    serde_json::json!({ "seeded": objects.len(), "objects": objects }),
+                ),
                 Err(error) => json(
                     StatusCode::BAD_REQUEST,
                     serde_json::json!({ "error": error }),
