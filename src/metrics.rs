@@ -299,6 +299,7 @@ mod tests {
                 storage_class: StorageClass::Standard,
                 encryption: None,
                 only_if_absent: false,
+                replacing_etag: None,
             },
             Action::PutTags {
                 tags: Default::default(),

@@ -352,10 +352,10 @@ async fn plan_and_apply<S: ObjectStore>(
         .actions
         .iter()
         .find(|a| matches!(a, Action::Backup { .. }));
-    let made_early = facts.early.written();
-    if backup_unread
-        && (planned_backup.is_none() || made_early.is_some_and(|made| planned_backup != Some(made)))
-    {
+    // A copy made beside HEAD that the plan does not take over: look at what is there now.
+    let taken_over = facts.early.taken_over(facts.head, planned_backup);
+    let made_early = facts.early.written().is_some();
+    if backup_unread && (planned_backup.is_none() || (made_early && !taken_over)) {
         return Attempt::ReadBackupFirst;
     }
     report.notes.extend(plan.notes.iter().cloned());
@@ -379,7 +379,7 @@ async fn plan_and_apply<S: ObjectStore>(
         );
         return Attempt::Done(Box::new(report));
     }
-    let remaining = match made_early {
+    let remaining = match planned_backup.filter(|_| taken_over) {
         Some(made) => {
             let mut remaining = plan.clone();
             remaining.actions.retain(|action| action != made);
@@ -387,17 +387,6 @@ async fn plan_and_apply<S: ObjectStore>(
         }
         None => Cow::Borrowed(&plan),
     };
-    if let Some(completion) = facts.early.completion(facts.head)
-        && let Err(err) = store.copy_object(&completion).await
-    {
-        let err = ApplyError {
-            step: "backup",
-            completed: 0,
-            total: plan.actions.len(),
-            source: CopyError::Store(err),
-        };
-        return Attempt::Done(Box::new(apply_failure(report, &err)));
-    }
     match apply(
         store,
         facts.head,
@@ -599,6 +588,7 @@ async fn backup_noncurrent_version<S: ObjectStore>(
             .unwrap_or(crate::object::StorageClass::Standard),
         encryption: spec.encryption.clone(),
         only_if_absent: false,
+        replacing_etag: None,
     };
     if !options.dry_run {
         let plan = Plan {
@@ -808,6 +798,7 @@ mod tests {
                 report.actions[0],
                 Action::Backup {
                     only_if_absent: true,
+                    replacing_etag: None,
                     ..
                 }
             ),
@@ -900,6 +891,7 @@ mod tests {
                     report.actions[0],
                     Action::Backup {
                         only_if_absent: false,
+                        replacing_etag: None,
                         ..
                     }
                 ),

@@ -1141,8 +1141,9 @@ async fn backup_copy_asks_for_an_empty_destination_and_never_replaces_a_newer_ob
 /// CopyObject, as S3 does; moto ignores both, so this path is never taken with moto. An event
 /// with an ETag and a size starts the backup copy beside HEAD: a new object still takes three
 /// requests (in two round trips), the backup keeps content type and metadata, a redelivery
-/// changes nothing, an object replaced after its event is not copied, and an object already at
-/// the backup location is left as it is.
+/// changes nothing, an object replaced after its event is not copied, a website redirect ends
+/// up on the backup (destination `If-Match`, which LocalStack enforces), and an object already
+/// at the backup location is left as it is.
 async fn backup_copy_beside_head_copies_only_the_events_object_to_an_empty_location(env: &Env) {
     let s3 = env.s3();
     let (source, backup) = buckets(&s3, "cf-early-backup").await;
@@ -1157,6 +1158,14 @@ async fn backup_copy_beside_head_copies_only_the_events_object_to_an_empty_locat
         .expect("put source");
     put_bytes(&s3, &source, "replaced.txt", b"first".to_vec()).await;
     put_bytes(&s3, &source, "taken.txt", b"mine".to_vec()).await;
+    s3.put_object()
+        .bucket(&source)
+        .key("redirect.txt")
+        .body(ByteStream::from_static(b"moved"))
+        .website_redirect_location("/elsewhere")
+        .send()
+        .await
+        .expect("put source with a redirect");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     put_bytes(&s3, &backup, "taken.txt", b"someone else's".to_vec()).await;
     let foreign = head_of(&s3, &backup, "taken.txt").await;
@@ -1231,6 +1240,18 @@ async fn backup_copy_beside_head_copies_only_the_events_object_to_an_empty_locat
         missing.is_err(),
         "nothing copied for a replaced object: {missing:?}"
     );
+
+    // The copy beside HEAD cannot restate a redirect; the plan replaces exactly that copy.
+    let redirect = head_of(&s3, &source, "redirect.txt").await;
+    let report = processor
+        .handle(&event_for(&redirect, "redirect.txt"))
+        .await
+        .expect("invocation");
+    assert_eq!(report.objects[0].outcome, Outcome::Applied, "{report:?}");
+    let names: Vec<&str> = report.objects[0].actions.iter().map(|a| a.name()).collect();
+    assert_eq!(names, ["backup", "backup", "rewrite"], "{report:?}");
+    let copy = head_of(&s3, &backup, "redirect.txt").await;
+    assert_eq!(copy.website_redirect_location(), Some("/elsewhere"));
 
     let taken = head_of(&s3, &source, "taken.txt").await;
     let report = processor

@@ -39,29 +39,34 @@ pub struct BackupSource {
 }
 
 /// The CopyObject request of a backup action (its fields) from `source`: to an empty
-/// destination only (`If-None-Match: *`) when the plan did not read the backup location, else
-/// replacing what the plan saw there and judged safe to replace (a new version in a versioned
-/// backup bucket).
+/// destination only (`If-None-Match: *`) when the plan did not read the backup location; only
+/// over the object with `replacing_etag` (`If-Match`) when it names one; else replacing what
+/// the plan saw there and judged safe to replace (a new version in a versioned backup bucket).
 pub fn backup_request(
     destination: &ObjectLocation,
     storage_class: &StorageClass,
     encryption: Option<&EncryptionSpec>,
-    only_if_absent: bool,
+    condition: WriteCondition,
     source: BackupSource,
 ) -> CopyRequest {
     CopyRequest {
         source: source.location,
         source_if_match: Some(source.etag),
         destination: destination.clone(),
-        destination_condition: if only_if_absent {
-            WriteCondition::IfAbsent
-        } else {
-            WriteCondition::None
-        },
+        destination_condition: condition,
         storage_class: storage_class.clone(),
         encryption: encryption.cloned(),
         tags: TagDirective::Copy,
         website_redirect: source.website_redirect,
+    }
+}
+
+/// The destination condition of a backup action.
+pub fn backup_condition(only_if_absent: bool, replacing_etag: Option<&str>) -> WriteCondition {
+    match (only_if_absent, replacing_etag) {
+        (true, _) => WriteCondition::IfAbsent,
+        (false, Some(etag)) => WriteCondition::IfMatch(etag.to_owned()),
+        (false, None) => WriteCondition::None,
     }
 }
 
@@ -89,6 +94,7 @@ pub async fn apply<S: ObjectStore>(
                 storage_class,
                 encryption,
                 only_if_absent,
+                replacing_etag,
             } => {
                 let source = BackupSource {
                     location: head.location.clone(),
@@ -99,7 +105,7 @@ pub async fn apply<S: ObjectStore>(
                     destination,
                     storage_class,
                     encryption.as_ref(),
-                    *only_if_absent,
+                    backup_condition(*only_if_absent, replacing_etag.as_deref()),
                     source,
                 );
                 copy::copy(store, head, &request, settings, deadline)

@@ -54,6 +54,10 @@ pub enum Action {
         /// location was not read first.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         only_if_absent: bool,
+        /// Replace only the backup with this ETag (`If-Match`): one with the source's bytes
+        /// that lacks its website redirect location (which a copy keeps only when restated).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replacing_etag: Option<String>,
     },
     /// Copy the object onto itself once, with the target class and encryption (metadata and
     /// content headers kept; tags kept, or replaced by `tags` when those must change too).
@@ -367,7 +371,13 @@ fn plan_backup(input: PlanInput<'_>, rule: &Rule, unmet: &mut Vec<String>) -> Op
     let storage_class = backup_storage_class(spec, input.head.size, input.ia_min_size, unmet);
     if let BackupState::Found(copy) = input.backup {
         if backup_is_current(input.head, copy) {
-            return None;
+            if copy.website_redirect == input.head.website_redirect {
+                return None;
+            }
+            // The same bytes, without the redirect (an earlier copy that could not restate
+            // it): only that object is replaced, so nothing else can be lost.
+            let replacing = Some(copy.etag.clone());
+            return Some(backup_action(spec, source, storage_class, false, replacing));
         }
         if overwrite_is_unsafe(input.head, copy) {
             unmet.push(format!(
@@ -378,7 +388,13 @@ fn plan_backup(input: PlanInput<'_>, rule: &Rule, unmet: &mut Vec<String>) -> Op
         }
     }
     let only_if_absent = matches!(input.backup, BackupState::Unread);
-    Some(backup_action(spec, source, storage_class, only_if_absent))
+    Some(backup_action(
+        spec,
+        source,
+        storage_class,
+        only_if_absent,
+        None,
+    ))
 }
 
 /// The backup copy `rule` asks for, for an object of `size` bytes at `source` whose backup
@@ -397,7 +413,7 @@ pub fn backup_into_empty_location(
         return None;
     }
     let storage_class = backup_storage_class(spec, size, ia_min_size, &mut Vec::new());
-    Some(backup_action(spec, source, storage_class, true))
+    Some(backup_action(spec, source, storage_class, true, None))
 }
 
 fn is_in_backup_location(source: &ObjectLocation, spec: &BackupSpec) -> bool {
@@ -409,12 +425,14 @@ fn backup_action(
     source: &ObjectLocation,
     storage_class: StorageClass,
     only_if_absent: bool,
+    replacing_etag: Option<String>,
 ) -> Action {
     Action::Backup {
         destination: ObjectLocation::current(&spec.bucket, spec.key_for(&source.key)),
         storage_class,
         encryption: spec.encryption.clone(),
         only_if_absent,
+        replacing_etag,
     }
 }
 

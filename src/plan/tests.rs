@@ -369,6 +369,7 @@ fn backup_goes_first_with_prefix_class_and_encryption() {
             storage_class: StorageClass::GlacierIr,
             encryption: Some(EncryptionSpec::Aes256),
             only_if_absent: false,
+            replacing_etag: None,
         }
     );
     assert!(matches!(plan.actions[1], Action::Rewrite { .. }));
@@ -798,4 +799,26 @@ fn event_time_backup_and_rule_agree_with_the_plan() {
             assert_eq!(planned_backup, early.as_ref(), "{key} {size}");
         }
     }
+}
+
+/// A backup with the source's bytes but not its website redirect (a copy that could not
+/// restate it) is replaced, and only that object (`If-Match` its ETag); one with the redirect
+/// is left alone.
+#[test]
+fn a_backup_without_the_sources_redirect_is_replaced_only_where_it_is() {
+    let rule = rule("backup: backup-bucket");
+    let mut source = head(500);
+    source.website_redirect = Some("/elsewhere".into());
+    let mut without = backup_of(&source);
+    without.website_redirect = None;
+    let plan = plan_for(&rule, &source, &Tags::new(), Some(&without));
+    assert!(
+        matches!(
+            plan.actions.as_slice(),
+            [Action::Backup { replacing_etag: Some(etag), only_if_absent: false, .. }] if *etag == without.etag
+        ),
+        "{plan:?}"
+    );
+    let with = backup_of(&source);
+    assert!(plan_for(&rule, &source, &Tags::new(), Some(&with)).is_empty());
 }

@@ -6,15 +6,20 @@
 //! (`If-None-Match: *`), copies only the object the event names (the current object, with
 //! `x-amz-copy-source-if-match` set to the event's ETag), and is made only when the event alone
 //! decides the rule and its backup: no rule that could match looks at the content type, and the
-//! event's size is one CopyObject's. The plan made after HEAD must then ask for this very copy;
-//! when it does not (the object changed, or HEAD shows what the event could not), the backup
-//! location is read and the object planned again, and the report still lists the copy made.
+//! event's size is one CopyObject's. The plan made after HEAD must then ask for this very copy,
+//! of the object HEAD saw; when it does not (the object changed, or HEAD shows a website
+//! redirect, which the copy could not restate), the backup location is read and the object
+//! planned again (a backup of the same bytes without the redirect is replaced, `If-Match` its
+//! ETag), and the report still lists the copy made. A 412 means something is there (or the
+//! source changed): the backup location is read first, as after any refused backup copy. Any
+//! other failure is as if no copy had been tried: the plan's own copy asks for an empty
+//! destination again, and its failure is reported.
 
-use crate::apply::{BackupSource, backup_request};
+use crate::apply::{BackupSource, backup_condition, backup_request};
 use crate::object::{ObjectHead, ObjectLocation, ObjectRef};
 use crate::plan::{Action, backup_into_empty_location};
 use crate::policy::Policy;
-use crate::store::{CopyRequest, ObjectStore, WriteCondition};
+use crate::store::{CopyRequest, ObjectStore, StoreError};
 
 use super::{ObjectReport, Options, Outcome};
 
@@ -30,17 +35,16 @@ pub(super) struct EarlyBackup {
 /// How the early backup copy went.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum EarlyCopy {
-    /// Not made: the event does not decide the backup, or the settings rule it out.
+    /// Not made: the event does not decide the backup, the settings rule it out, or the copy
+    /// failed other than with 412 (then possibly made: the plan's copy asks again).
     NotTried,
     /// Made: the object the event names is now at the backup location.
     Written {
         /// What was copied where, and the request that did it.
         copy: Box<EarlyBackup>,
-        /// The new backup's ETag, as CopyObject answered.
-        etag: Option<String>,
     },
-    /// Not known to be made (412: an object is there or the source changed; or a failure,
-    /// which may have written nothing or everything): the backup location is read first.
+    /// Refused with 412 (an object is there, or the source changed): nothing written, and the
+    /// backup location is read first.
     NotWritten,
 }
 
@@ -65,6 +69,7 @@ impl EarlyBackup {
             storage_class,
             encryption,
             only_if_absent,
+            replacing_etag,
         } = &action
         else {
             return None;
@@ -78,7 +83,7 @@ impl EarlyBackup {
             destination,
             storage_class,
             encryption.as_ref(),
-            *only_if_absent,
+            backup_condition(*only_if_absent, replacing_etag.as_deref()),
             source,
         );
         Some(Self { action, request })
@@ -90,18 +95,18 @@ impl EarlyBackup {
             return EarlyCopy::NotTried;
         };
         match store.copy_object(&early.request).await {
-            Ok(outcome) => EarlyCopy::Written {
+            Ok(_) => EarlyCopy::Written {
                 copy: Box::new(early),
-                etag: outcome.etag,
             },
+            Err(StoreError::PreconditionFailed { .. }) => EarlyCopy::NotWritten,
             Err(err) => {
                 tracing::debug!(
                     bucket = early.request.destination.bucket,
                     key = early.request.destination.key,
                     error = %err,
-                    "early backup copy not made; reading the backup location first"
+                    "backup copy beside HEAD failed; the plan's copy asks for an empty destination again"
                 );
-                EarlyCopy::NotWritten
+                EarlyCopy::NotTried
             }
         }
     }
@@ -116,25 +121,16 @@ impl EarlyCopy {
         }
     }
 
-    /// The copy that completes the early backup when HEAD shows what the event could not: a
-    /// website redirect location, which the early copy did not restate. It replaces only the
-    /// backup just made (`If-Match` its ETag), from the object HEAD saw.
-    pub(super) fn completion(&self, head: &ObjectHead) -> Option<CopyRequest> {
-        let Self::Written { copy, etag } = self else {
-            return None;
+    /// Whether the plan made after HEAD takes the early copy over as its own backup: it asks
+    /// for that very copy (`planned`), of the object HEAD saw (the ETag the copy required),
+    /// which has no website redirect location (the copy could not restate one).
+    pub(super) fn taken_over(&self, head: &ObjectHead, planned: Option<&Action>) -> bool {
+        let Self::Written { copy, .. } = self else {
+            return false;
         };
-        head.website_redirect.as_ref()?;
-        Some(CopyRequest {
-            source: head.location.clone(),
-            source_if_match: Some(head.etag.clone()),
-            destination_condition: match etag {
-                Some(etag) => WriteCondition::IfMatch(etag.clone()),
-                // S3 always answers with the ETag; without it, nothing is replaced.
-                None => WriteCondition::IfAbsent,
-            },
-            website_redirect: head.website_redirect.clone(),
-            ..copy.request.clone()
-        })
+        planned == Some(&copy.action)
+            && copy.request.source_if_match.as_deref() == Some(head.etag.as_str())
+            && head.website_redirect.is_none()
     }
 
     /// Makes sure the report lists an early backup that was made, whatever happened after:
@@ -172,7 +168,9 @@ mod tests {
     use crate::policy::document::parse_policy;
     use crate::reconcile::reconcile;
     use crate::store::StoreError;
+    use crate::store::WriteCondition;
     use crate::store::counting::CountingStore;
+    use crate::store::faults::FaultInjectingStore;
     use crate::store::intercept::{CallHook, Intercepted, Operation};
     use crate::store::memory::{MemoryStore, StoredObject};
     use crate::store::server::ServerSupport;
@@ -192,7 +190,7 @@ mod tests {
         }
     }
 
-    type Store = Intercepted<CountingStore<MemoryStore>, RoundTrip>;
+    type Store = Intercepted<CountingStore<FaultInjectingStore<MemoryStore>>, RoundTrip>;
 
     const POLICY: &str = "encryption: { algorithm: aws:kms, kms_key_id: key-1 }\nbackup: backup-bucket\ntags: { processed-by: s3pp }";
 
@@ -213,11 +211,16 @@ mod tests {
         memory.create_bucket("src-bucket");
         memory.create_bucket("backup-bucket");
         memory.put("src-bucket", "k", b"hello", "text/plain");
-        let store = Intercepted::with_hook(CountingStore::new(memory), RoundTrip);
+        let faults = FaultInjectingStore::new(memory);
+        let store = Intercepted::with_hook(CountingStore::new(faults), RoundTrip);
         (store, parse_policy(policy).unwrap())
     }
 
     fn memory(store: &Store) -> &MemoryStore {
+        store.inner().inner().inner()
+    }
+
+    fn faults(store: &Store) -> &FaultInjectingStore<MemoryStore> {
         store.inner().inner()
     }
 
@@ -338,41 +341,100 @@ mod tests {
         assert_eq!(stored(&store, "backup-bucket", "k"), None);
     }
 
+    fn with_redirect(store: &Store, bucket: &str, key: &str) {
+        let mut object = stored(store, bucket, key).unwrap();
+        object.website_redirect = Some("/elsewhere".into());
+        memory(store).put_object(bucket, key, object);
+    }
+
+    /// The copy beside HEAD could not restate a redirect it did not know: HEAD shows one, so
+    /// the plan does not take the copy over; it replaces exactly that copy (`If-Match`).
     #[tokio::test(start_paused = true)]
     async fn a_website_redirect_is_restated_on_the_backup() {
         let (store, policy) = setup(POLICY);
-        let mut object = stored(&store, "src-bucket", "k").unwrap();
-        object.website_redirect = Some("/elsewhere".into());
-        memory(&store).put_object("src-bucket", "k", object);
+        with_redirect(&store, "src-bucket", "k");
         let (report, round_trips) = timed(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
-        assert_eq!(action_names(&report), ["backup", "rewrite"]);
+        assert_eq!(action_names(&report), ["backup", "backup", "rewrite"]);
         let backup = stored(&store, "backup-bucket", "k").unwrap();
         assert_eq!(backup.website_redirect.as_deref(), Some("/elsewhere"));
-        assert_eq!(store.inner().counts().copies, 3);
-        assert_eq!(round_trips, 3);
+        let counts = store.inner().counts();
+        assert_eq!((counts.heads, counts.copies), (2, 3), "{counts:?}");
+        assert_eq!(round_trips, 4);
     }
 
+    /// A run that stopped after the copy beside HEAD (a crash, a timeout) left a backup
+    /// without the redirect: the retry's copy is refused (412), and the plan, seeing the same
+    /// bytes without the redirect, replaces only that object.
     #[tokio::test(start_paused = true)]
-    async fn a_copy_the_plan_does_not_take_over_is_still_reported() {
-        // The event says 5 bytes (rule `small`); HEAD says 11 (rule `large`). The early copy
-        // went to `small/`; the report must say so, and `large/` still gets its backup.
-        let policy = "rules:\n  - name: small\n    match: { max_size: 10 }\n    backup: { bucket: backup-bucket, prefix: small/ }\n  - name: large\n    backup: { bucket: backup-bucket, prefix: large/ }\n";
-        let (store, policy) = setup(policy);
-        let event = event_for(&store, "k");
-        let mut object = stored(&store, "src-bucket", "k").unwrap();
-        object.body = b"eleven byte".to_vec();
-        memory(&store).put_object("src-bucket", "k", object);
-        let report = reconcile(&store, &policy, &event, &OPTIONS).await;
+    async fn a_backup_left_without_the_redirect_is_completed_on_the_retry() {
+        let (store, policy) = setup(POLICY);
+        let source = stored(&store, "src-bucket", "k").unwrap();
+        memory(&store).put_object("backup-bucket", "k", source);
+        with_redirect(&store, "src-bucket", "k");
+        let report = reconcile(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
-        assert_eq!(report.rule.as_deref(), Some("large"));
-        assert_eq!(action_names(&report), ["backup", "backup"]);
+        assert_eq!(action_names(&report), ["backup", "rewrite"]);
+        assert!(
+            matches!(
+                &report.actions[0],
+                Action::Backup {
+                    replacing_etag: Some(_),
+                    ..
+                }
+            ),
+            "{report:?}"
+        );
+        let backup = stored(&store, "backup-bucket", "k").unwrap();
+        assert_eq!(backup.website_redirect.as_deref(), Some("/elsewhere"));
+    }
+
+    /// The object was deleted right after the copy beside HEAD: it is gone, and the report
+    /// still says a backup was made.
+    #[tokio::test(start_paused = true)]
+    async fn a_copy_made_before_the_object_went_away_is_reported() {
+        let (store, policy) = setup(POLICY);
+        let not_found = StoreError::NotFound {
+            operation: "HeadObject",
+        };
+        faults(&store).fail_call(Operation::HeadObject, 1, not_found);
+        let report = reconcile(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        assert_eq!(report.outcome, Outcome::Gone, "{report:?}");
+        assert_eq!(action_names(&report), ["backup"]);
         assert!(
             report.notes.iter().any(|n| n.contains("beside HEAD")),
             "{report:?}"
         );
-        assert!(stored(&store, "backup-bucket", "small/k").is_some());
-        assert!(stored(&store, "backup-bucket", "large/k").is_some());
+        assert!(stored(&store, "backup-bucket", "k").is_some());
+    }
+
+    /// A failure other than 412 says nothing about the backup location: the plan's own copy
+    /// asks for an empty destination again (no HEAD of the backup, no unconditional copy).
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_copy_is_sent_again_with_its_condition() {
+        let (store, policy) = setup(POLICY);
+        let slow_down = StoreError::Service {
+            operation: "CopyObject",
+            code: "SlowDown".into(),
+            status: 503,
+            message: "Please reduce your request rate.".into(),
+        };
+        faults(&store).fail_call(Operation::CopyObject, 1, slow_down);
+        let report = reconcile(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+        assert_eq!(action_names(&report), ["backup", "rewrite"]);
+        assert!(
+            matches!(
+                &report.actions[0],
+                Action::Backup {
+                    only_if_absent: true,
+                    ..
+                }
+            ),
+            "{report:?}"
+        );
+        let counts = store.inner().counts();
+        assert_eq!((counts.heads, counts.copies), (1, 3), "{counts:?}");
     }
 
     #[test]
