@@ -922,7 +922,7 @@ def main():
     parser.add_argument("--sweep", dest="sweep", action="store_true", default=True, help="concurrency sweep and cost runs under CPU shares (default)")
     parser.add_argument("--no-sweep", dest="sweep", action="store_false")
     parser.add_argument("--sweep-objects", type=int, default=200, help="objects per sweep and cost run")
-    parser.add_argument("--sweep-concurrency", default="1,4,16,32,64,128,256")
+    parser.add_argument("--sweep-concurrency", default="1,4,16,24,32,48,64,128,256")
     parser.add_argument("--extra-concurrency", default="64,128", help="latency section: more function runs at these MAX_CONCURRENCY, full CPU")
     parser.add_argument("--skip-moto", action="store_true", help="only the latency section")
     parser.add_argument("--write-results", action="store_true")

@@ -23,9 +23,10 @@ use crate::store::ObjectStore;
 use crate::store::server::ServerSupport;
 
 /// Default number of objects reconciled at once, chosen by measurement (bench/RESULTS.md,
-/// "Concurrency sweep"): at a 512 MB CPU share throughput grows up to about 64 in flight; at
-/// 128 MB it flattens from 32 and 64 costs nothing (~50 KiB per in-flight object).
-pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+/// "Concurrency sweep"): with the backup copy beside the HEAD, throughput at a 512 MB CPU share
+/// grows up to about 48 in flight (64 and 128 add nothing); at 128 MB it flattens from 24.
+/// Each object in flight costs ~110 KiB (two requests, two connections).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 48;
 
 /// How one unit (SQS message, Batch Operations task, or record) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
