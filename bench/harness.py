@@ -434,7 +434,8 @@ class MotoBench(Bench):
             "MULTIPART_PART_SIZE": str(part_mib * MIB),
             "MULTIPART_CONCURRENCY": "10",
         }
-        run = self.batch("rust", [key], extra)
+        head = self.s3.head_object(Bucket=SOURCE, Key=key)
+        run = self.batch("rust", [(key, head["ETag"].strip('"'), head["ContentLength"])], extra)
         aws_config = self.tmp / "aws-config"
         aws_config.write_text(
             "[default]\nregion = us-east-1\ns3 =\n"
