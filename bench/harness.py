@@ -949,7 +949,7 @@ def main():
         "",
     ]
     tail = [
-        "Release profile: `strip = true` (symbols are useless in Lambda logs), `lto = "fat"`, `codegen-units = 1` (opt-level 3); the SDK clients without their default `rustls` feature (a legacy HTTP stack the latest behavior version never uses). `bench/run --lambda-builds` adds the cross-built Lambda binaries (glibc, zig linker).",
+        "Release profile: `strip = true` (symbols are useless in Lambda logs), `lto = \"fat\"`, `codegen-units = 1` (opt-level 3); the SDK clients without their default `rustls` feature (a legacy HTTP stack the latest behavior version never uses). `bench/run --lambda-builds` adds the cross-built Lambda binaries (glibc, zig linker).",
         "",
         "| binary | bootstrap bytes | zip bytes |",
         "|---|---|---|",
