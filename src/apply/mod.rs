@@ -6,9 +6,8 @@ pub mod resume;
 
 use std::time::Instant;
 
-use crate::object::{ObjectHead, ObjectLocation, StorageClass};
+use crate::object::{ObjectHead, ObjectLocation};
 use crate::plan::{Action, Plan};
-use crate::policy::EncryptionSpec;
 use crate::store::{CopyRequest, ObjectStore, TagDirective, WriteCondition};
 use copy::{CopyError, CopySettings};
 
@@ -38,36 +37,37 @@ pub struct BackupSource {
     pub website_redirect: Option<String>,
 }
 
-/// The CopyObject request of a backup action (its fields) from `source`: to an empty
-/// destination only (`If-None-Match: *`) when the plan did not read the backup location; only
-/// over the object with `replacing_etag` (`If-Match`) when it names one; else replacing what
-/// the plan saw there and judged safe to replace (a new version in a versioned backup bucket).
-pub fn backup_request(
-    destination: &ObjectLocation,
-    storage_class: &StorageClass,
-    encryption: Option<&EncryptionSpec>,
-    condition: WriteCondition,
-    source: BackupSource,
-) -> CopyRequest {
-    CopyRequest {
+/// The CopyObject request that makes `action`, a backup, from `source` (`None` for any other
+/// action): to an empty destination only (`If-None-Match: *`) when the plan did not read the
+/// backup location; only over the object with `replacing_etag` (`If-Match`) when it names one;
+/// else replacing what the plan saw there and judged safe to replace (a new version in a
+/// versioned backup bucket).
+pub fn backup_request(action: &Action, source: BackupSource) -> Option<CopyRequest> {
+    let Action::Backup {
+        destination,
+        storage_class,
+        encryption,
+        only_if_absent,
+        replacing_etag,
+    } = action
+    else {
+        return None;
+    };
+    let destination_condition = match (only_if_absent, replacing_etag) {
+        (true, _) => WriteCondition::IfAbsent,
+        (false, Some(etag)) => WriteCondition::IfMatch(etag.clone()),
+        (false, None) => WriteCondition::None,
+    };
+    Some(CopyRequest {
         source: source.location,
         source_if_match: Some(source.etag),
         destination: destination.clone(),
-        destination_condition: condition,
+        destination_condition,
         storage_class: storage_class.clone(),
-        encryption: encryption.cloned(),
+        encryption: encryption.clone(),
         tags: TagDirective::Copy,
         website_redirect: source.website_redirect,
-    }
-}
-
-/// The destination condition of a backup action.
-pub fn backup_condition(only_if_absent: bool, replacing_etag: Option<&str>) -> WriteCondition {
-    match (only_if_absent, replacing_etag) {
-        (true, _) => WriteCondition::IfAbsent,
-        (false, Some(etag)) => WriteCondition::IfMatch(etag.to_owned()),
-        (false, None) => WriteCondition::None,
-    }
+    })
 }
 
 /// Applies every action of `plan` to the object described by `head`.
@@ -89,25 +89,16 @@ pub async fn apply<S: ObjectStore>(
             }
         };
         match action {
-            Action::Backup {
-                destination,
-                storage_class,
-                encryption,
-                only_if_absent,
-                replacing_etag,
-            } => {
+            Action::Backup { .. } => {
                 let source = BackupSource {
                     location: head.location.clone(),
                     etag: head.etag.clone(),
                     website_redirect: head.website_redirect.clone(),
                 };
-                let request = backup_request(
-                    destination,
-                    storage_class,
-                    encryption.as_ref(),
-                    backup_condition(*only_if_absent, replacing_etag.as_deref()),
-                    source,
-                );
+                // Always a request: the action is a backup.
+                let Some(request) = backup_request(action, source) else {
+                    continue;
+                };
                 copy::copy(store, head, &request, settings, deadline)
                     .await
                     .map_err(fail("backup"))?;

@@ -15,7 +15,7 @@
 //! other failure is as if no copy had been tried: the plan's own copy asks for an empty
 //! destination again, and its failure is reported.
 
-use crate::apply::{BackupSource, backup_condition, backup_request};
+use crate::apply::{BackupSource, backup_request};
 use crate::object::{ObjectHead, ObjectLocation, ObjectRef};
 use crate::plan::{Action, backup_into_empty_location};
 use crate::policy::Policy;
@@ -64,28 +64,12 @@ impl EarlyBackup {
         let rule = policy.rule_before_head(&location.bucket, &location.key, size)?;
         let source = ObjectLocation::current(&location.bucket, &location.key);
         let action = backup_into_empty_location(rule, &source, size, policy.ia_min_size)?;
-        let Action::Backup {
-            destination,
-            storage_class,
-            encryption,
-            only_if_absent,
-            replacing_etag,
-        } = &action
-        else {
-            return None;
-        };
         let source = BackupSource {
             location: source,
             etag: etag.clone(),
             website_redirect: None,
         };
-        let request = backup_request(
-            destination,
-            storage_class,
-            encryption.as_ref(),
-            backup_condition(*only_if_absent, replacing_etag.as_deref()),
-            source,
-        );
+        let request = backup_request(&action, source)?;
         Some(Self { action, request })
     }
 
