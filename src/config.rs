@@ -2,6 +2,7 @@
 //! `POLICY_FILE`) and runtime settings. Every error names the variable and how to fix it.
 
 use crate::apply::copy::{CopySettings, MAX_PART_SIZE, MAX_SINGLE_COPY, MIN_PART_SIZE};
+use crate::apply::copy_state::CopyStateLocation;
 use crate::handler::DEFAULT_MAX_CONCURRENCY;
 use crate::policy::document::parse_policy;
 use crate::policy::{Policy, PolicyError};
@@ -53,6 +54,14 @@ pub enum ConfigError {
         #[source]
         source: PolicyError,
     },
+    /// `COPY_STATE` is not a usable location.
+    #[error("environment variable COPY_STATE={value:?}: {problem}")]
+    CopyState {
+        /// Its value.
+        value: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
     /// A setting has a value we cannot use.
     #[error("environment variable {name}={value:?}: expected {expected}")]
     BadValue {
@@ -91,12 +100,21 @@ impl Config {
         };
         let policy =
             parse_policy(&text).map_err(|source| ConfigError::Policy { origin, source })?;
+        let copy = parse_copy_settings(&lookup)?;
+        if let Some(state) = &copy.state
+            && let Some(problem) = state.conflict_with(&policy)
+        {
+            return Err(ConfigError::CopyState {
+                value: lookup("COPY_STATE").unwrap_or_default(),
+                problem,
+            });
+        }
         Ok(Self {
             policy,
             force_path_style: parse_bool(&lookup, "S3_FORCE_PATH_STYLE")?,
             max_concurrency: parse_concurrency(&lookup)?,
             dry_run: parse_bool(&lookup, "DRY_RUN")?,
-            copy: parse_copy_settings(&lookup)?,
+            copy,
             server: parse_server_support(&lookup)?,
         })
     }
@@ -107,7 +125,9 @@ pub fn force_path_style(lookup: impl Fn(&str) -> Option<String>) -> Result<bool,
     parse_bool(&lookup, "S3_FORCE_PATH_STYLE")
 }
 
-/// `S3_HEAD_REPORTS_TAG_COUNT` and `S3_COPY_IF_NONE_MATCH`, each `true` (S3) unless set.
+/// `S3_HEAD_REPORTS_TAG_COUNT`, `S3_HEAD_REPORTS_OBJECT_LOCK` (both `false` unless set: only
+/// the deployment knows that its role may read tags and locks) and `S3_COPY_IF_NONE_MATCH`
+/// (`true`, S3's behaviour, unless set).
 fn parse_server_support(
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<ServerSupport, ConfigError> {
@@ -117,6 +137,11 @@ fn parse_server_support(
             lookup,
             "S3_HEAD_REPORTS_TAG_COUNT",
             s3.head_reports_tag_count,
+        )?,
+        head_reports_object_lock: parse_bool_or(
+            lookup,
+            "S3_HEAD_REPORTS_OBJECT_LOCK",
+            s3.head_reports_object_lock,
         )?,
         copy_if_none_match: parse_bool_or(lookup, "S3_COPY_IF_NONE_MATCH", s3.copy_if_none_match)?,
     })
@@ -177,7 +202,20 @@ fn parse_copy_settings(
         )?)
         .unwrap_or(defaults.parts_in_flight),
         deadline_margin: defaults.deadline_margin,
+        state: parse_copy_state(lookup)?,
     })
+}
+
+/// `COPY_STATE`: where multipart copies are recorded (`s3://bucket/prefix/`), if anywhere.
+fn parse_copy_state(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<CopyStateLocation>, ConfigError> {
+    let Some(value) = lookup("COPY_STATE").filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    CopyStateLocation::parse(value.trim())
+        .map(Some)
+        .map_err(|problem| ConfigError::CopyState { value, problem })
 }
 
 fn parse_number(

@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::s3::batch_job::{S3BatchJobResponse, S3BatchJobResult};
@@ -20,6 +21,7 @@ use crate::object::{ObjectLocation, ObjectRef};
 use crate::policy::Policy;
 use crate::reconcile::{ObjectReport, Options, Outcome, reconcile};
 use crate::store::ObjectStore;
+use crate::store::bucket_facts::BucketFacts;
 use crate::store::server::ServerSupport;
 
 /// Default number of objects reconciled at once, chosen by measurement (bench/RESULTS.md,
@@ -185,6 +187,8 @@ pub struct Processor<S> {
     dry_run: bool,
     copy: CopySettings,
     server: ServerSupport,
+    /// What the instance has learned about buckets, kept across invocations.
+    facts: Arc<BucketFacts>,
 }
 
 impl<S: ObjectStore> Processor<S> {
@@ -198,6 +202,7 @@ impl<S: ObjectStore> Processor<S> {
             dry_run,
             copy: CopySettings::default(),
             server: ServerSupport::default(),
+            facts: Arc::default(),
         }
     }
 
@@ -259,6 +264,7 @@ impl<S: ObjectStore> Processor<S> {
             copy: self.copy.clone(),
             deadline,
             server: self.server,
+            facts: self.facts.clone(),
         };
         let mut slots: Vec<(usize, Option<ObjectReport>)> = Vec::new();
         let mut objects = Vec::new();

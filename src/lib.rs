@@ -5,6 +5,7 @@
 //! see `DESIGN.md` in the shared notes and docs/policy.md for the policy reference.
 
 pub mod apply;
+pub mod backup_record;
 pub mod cli;
 pub mod config;
 pub mod event;

@@ -130,12 +130,19 @@ const OPERATIONS: [Operation; Operation::COUNT] = [
     Operation::UploadPartCopy,
     Operation::CompleteMultipartUpload,
     Operation::AbortMultipartUpload,
-    Operation::ListMultipartUploads,
     Operation::ListParts,
     Operation::GetObjectAcl,
     Operation::PutObjectAcl,
     Operation::RestoreObject,
     Operation::ListObjectsV2,
+    Operation::GetBucketVersioning,
+    Operation::ListObjectVersions,
+    Operation::GetObject,
+    Operation::PutObject,
+    Operation::DeleteObject,
+    Operation::GetObjectLockConfiguration,
+    Operation::GetObjectRetention,
+    Operation::GetObjectLegalHold,
 ];
 
 impl RequestCounter {
@@ -298,8 +305,7 @@ mod tests {
                 destination: ObjectLocation::current("backup", "k"),
                 storage_class: StorageClass::Standard,
                 encryption: None,
-                only_if_absent: false,
-                replacing_etag: None,
+                condition: crate::plan::BackupCondition::OnlyIfAbsent,
             },
             Action::PutTags {
                 tags: Default::default(),

@@ -220,9 +220,25 @@ pub struct ObjectHead {
     pub content_headers: ContentHeaders,
     /// Intelligent-Tiering archive tier (`ARCHIVE_ACCESS`, `DEEP_ARCHIVE_ACCESS`), if in one.
     pub archive_access_tier: Option<String>,
-    /// Object Lock retention or legal hold, as HEAD reports it (when the role may read them),
-    /// e.g. `COMPLIANCE until 2030-01-01T00:00:00Z`.
-    pub object_lock: Option<String>,
+    /// Object Lock retention or legal hold: as HEAD reports it, then, where HEAD's silence is
+    /// no evidence, as the bucket and the object say ([`ObjectLock`]).
+    pub object_lock: ObjectLock,
+}
+
+/// What is known of an object version's Object Lock retention and legal hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ObjectLock {
+    /// HEAD reported neither. S3 also leaves them out when the caller may not read them, so
+    /// this is not evidence of "unlocked"; a rewrite is held back until it is resolved.
+    #[default]
+    NotReported,
+    /// Neither a retention nor a legal hold (the role may read them, the bucket has no Object
+    /// Lock, or GetObjectRetention and GetObjectLegalHold said so).
+    Unlocked,
+    /// A retention or legal hold, in words, e.g. `COMPLIANCE retention until 2030-01-01T…`.
+    Locked(String),
+    /// It could not be found out, and why.
+    Unknown(String),
 }
 
 /// Content headers a multipart copy must set explicitly (a single CopyObject copies them).
@@ -247,6 +263,22 @@ pub struct Checksum {
     pub algorithm: &'static str,
     /// The base64 value (composite checksums end in `-N`).
     pub value: String,
+    /// A checksum of the whole object's bytes (`FULL_OBJECT`), comparable with any other
+    /// object's of the same algorithm; a composite one (`COMPOSITE`, a checksum of the parts'
+    /// checksums) depends on the part layout too.
+    pub full_object: bool,
+}
+
+impl Checksum {
+    /// A checksum whose type S3 did not say: composite values end in `-<parts>`.
+    pub fn new(algorithm: &'static str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        Self {
+            algorithm,
+            full_object: !value.contains('-'),
+            value,
+        }
+    }
 }
 
 /// Removes the quotes S3 puts around ETags.

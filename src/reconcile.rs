@@ -3,20 +3,29 @@
 //! report what happened. Every failure becomes an outcome in the report, never a panic.
 
 mod early_backup;
+#[cfg(test)]
+mod identity_tests;
+mod keyed_writes;
+mod lock_evidence;
+mod noncurrent;
+mod refused_head;
 
 use serde::Serialize;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::apply::copy::{CopyError, CopySettings};
 use crate::apply::{ApplyError, apply};
-use crate::object::{Acl, ObjectHead, ObjectLocation, ObjectRef, Tags};
-use crate::plan::{Action, BackupState, Plan, PlanInput, backup_is_current, plan};
+use crate::object::{Acl, ObjectHead, ObjectLocation, ObjectLock, ObjectRef, Tags};
+use crate::plan::{Action, BackupState, Plan, PlanInput, plan, wants_rewrite};
 use crate::policy::{Policy, Rule};
+use crate::store::bucket_facts::BucketFacts;
 use crate::store::server::ServerSupport;
 use crate::store::{ObjectStore, StoreError};
 use early_backup::{EarlyBackup, EarlyCopy};
+use noncurrent::Noncurrent;
 
 /// How reconciling one object ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -147,6 +156,9 @@ pub struct Options {
     pub deadline: Option<Instant>,
     /// What the S3 server is trusted to do (`If-None-Match` on the backup copy).
     pub server: ServerSupport,
+    /// What has been learned about buckets (versioning, Object Lock), shared by every object
+    /// of an instance or a run.
+    pub facts: Arc<BucketFacts>,
 }
 
 /// Brings one object in line with the policy (or, in a dry run, only plans).
@@ -186,17 +198,37 @@ async fn reconcile_inner<S: ObjectStore>(
             ),
         );
     }
+    if let Some(state) = &options.copy.state
+        && state.holds(&location.bucket, &location.key)
+    {
+        return report.with_note(
+            Outcome::Skipped,
+            "object is the function's own copy state (COPY_STATE); it is left alone",
+        );
+    }
     // Checksums are read only when they will be compared (backup currency): checksum mode
     // needs `kms:Decrypt` on SSE-KMS objects, which tag-only or ACL-only rules do not.
     let checksums = policy.rules.iter().any(|rule| rule.backup.is_some());
-    let early = EarlyBackup::prepare(policy, object, options);
     let (head, early) = futures::join!(
         head_source(store, object, checksums),
-        EarlyBackup::run(store, early)
+        EarlyBackup::start(store, policy, object, options)
     );
     let mut report = reconcile_head(store, policy, object, options, report, head, &early).await;
     early.account(&mut report);
     report
+}
+
+/// What became of a late event's own version, to settle the outcome with.
+enum LateVersion {
+    /// The event is about the current object.
+    Current,
+    /// Its version was kept in the backup's history now, or already was.
+    Kept {
+        /// Whether it was already there.
+        already: bool,
+    },
+    /// Its version could not be kept (a requirement left unmet, in the notes).
+    NotKept,
 }
 
 /// The rest of [`reconcile_inner`], once HEAD answered (and any early backup copy is done).
@@ -206,42 +238,100 @@ async fn reconcile_head<S: ObjectStore>(
     object: &ObjectRef,
     options: &Options,
     mut report: ObjectReport,
-    head: Result<Option<ObjectHead>, StoreError>,
+    head: Result<Option<ObjectHead>, (ObjectLocation, StoreError)>,
     early: &EarlyCopy,
 ) -> ObjectReport {
-    let head = match head {
+    let mut head = match head {
         Ok(Some(head)) => head,
         Ok(None) => return missing_object(store, report).await,
-        Err(StoreError::Service { status: 400, .. }) => {
-            return report.with_note(
-                Outcome::Skipped,
-                "HEAD answered 400 Bad Request, as S3 does for an object encrypted with a customer-provided key (SSE-C) when the key is not sent; the function never has that key, so it can neither read nor copy the object",
-            );
+        Err((location, StoreError::Service { status: 400, .. })) => {
+            return refused_head::explain(store, &location, report).await;
         }
-        Err(err) => return report.failed_store(&err),
+        Err((_, err)) => return report.failed_store(&err),
     };
     report.key.clone_from(&head.location.key);
     report.size = Some(head.size);
+    // S3 omits the tag count both without tags and to a role that may not read them: only the
+    // deployment can say its absence means none.
+    if head.tag_count.is_none() && options.server.head_reports_tag_count {
+        head.tag_count = Some(0);
+    }
+    lock_evidence::trust_head(&mut head, &options.server);
     let mut earlier_actions = Vec::new();
+    let mut late = LateVersion::Current;
     if let Some(reason) = stale_reason(object, &head) {
-        match backup_noncurrent_version(store, policy, object, &head, options).await {
-            NoncurrentBackup::NotWanted => return report.with_note(Outcome::Stale, reason),
-            NoncurrentBackup::Failed(err) => return report.failed_store(&err),
-            NoncurrentBackup::Done(action) => {
+        match noncurrent::keep_version(store, policy, object, &head, options).await {
+            Noncurrent::NotWanted => return report.with_note(Outcome::Stale, reason),
+            Noncurrent::Failed(err) => return report.failed_store(&err),
+            Noncurrent::AlreadyKept => {
                 report.notes.push(format!(
-                    "{reason}; backed up that version too (all_versions), then reconciled the current one"
+                    "{reason}; that version is already in the backup's history (all_versions)"
+                ));
+                late = LateVersion::Kept { already: true };
+            }
+            Noncurrent::NotKept(why) => {
+                report.notes.push(format!("{reason}; {why}"));
+                late = LateVersion::NotKept;
+            }
+            Noncurrent::Copied(action) => {
+                report.notes.push(format!(
+                    "{reason}; copied that version into the backup's history (all_versions), then reconciled the current one, whose backup is put back on top"
                 ));
                 earlier_actions.push(action);
+                late = LateVersion::Kept { already: false };
             }
         }
     }
     let Some(rule) = policy.rule_for(&head) else {
         return report;
     };
-    let mut report = ObjectReport {
+    let report = ObjectReport {
         rule: Some(rule.name.clone()),
         ..report
     };
+    let report = reconcile_current(
+        store,
+        policy,
+        rule,
+        options,
+        report,
+        head,
+        early,
+        earlier_actions,
+    )
+    .await;
+    settle_late(report, &late)
+}
+
+/// The outcome of a late event, once its current object was reconciled: nothing to do for the
+/// current object and the version already kept is `stale` (the newer version's event covers
+/// it); a version that could not be kept is `skipped`.
+fn settle_late(mut report: ObjectReport, late: &LateVersion) -> ObjectReport {
+    match (late, report.outcome) {
+        (LateVersion::Kept { already: true }, Outcome::Compliant) => {
+            report.outcome = Outcome::Stale
+        }
+        (LateVersion::NotKept, Outcome::Compliant | Outcome::Applied) => {
+            report.outcome = Outcome::Skipped;
+        }
+        _ => {}
+    }
+    report
+}
+
+/// Reads what the plan needs of the current object (tags, ACL, Object Lock where HEAD's
+/// silence is no evidence, the backup location), then plans and applies.
+#[allow(clippy::too_many_arguments)]
+async fn reconcile_current<S: ObjectStore>(
+    store: &S,
+    policy: &Policy,
+    rule: &Rule,
+    options: &Options,
+    mut report: ObjectReport,
+    mut head: ObjectHead,
+    early: &EarlyCopy,
+    earlier_actions: Vec<Action>,
+) -> ObjectReport {
     let tags = match read_tags(store, rule, &head).await {
         Ok(tags) => tags,
         Err(err) => return report.failed_store(&err),
@@ -254,6 +344,10 @@ async fn reconcile_head<S: ObjectStore>(
     } else {
         None
     };
+    if head.object_lock == ObjectLock::NotReported && wants_rewrite(&head, rule, policy.ia_min_size)
+    {
+        lock_evidence::resolve(store, &options.facts, &mut head).await;
+    }
     report.actions = earlier_actions;
     // The backup location is read first only when the backup copy cannot ask for an empty
     // destination itself: a dry run (the plan must say what is there), a server that ignores
@@ -283,6 +377,7 @@ async fn reconcile_head<S: ObjectStore>(
         acl: acl.as_ref(),
         early,
     };
+    let mut rereads = 0;
     loop {
         match plan_and_apply(
             store,
@@ -292,6 +387,7 @@ async fn reconcile_head<S: ObjectStore>(
             &backup,
             report.clone(),
             options,
+            rereads < MAX_BACKUP_REREADS,
         )
         .await
         {
@@ -299,6 +395,7 @@ async fn reconcile_head<S: ObjectStore>(
             // Nothing was written: look at the backup location, as without the condition,
             // and plan again (this time the plan knows what is there).
             Attempt::ReadBackupFirst => {
+                rereads += 1;
                 facts.early = &EarlyCopy::NotTried;
                 match read_backup(store, rule, &head).await {
                     Ok(found) => backup = found,
@@ -308,6 +405,10 @@ async fn reconcile_head<S: ObjectStore>(
         }
     }
 }
+
+/// How often the backup location is read again after a backup copy was refused with 412
+/// before the object is reported `stale` (the source changed, which its own event handles).
+const MAX_BACKUP_REREADS: usize = 2;
 
 /// What was read of the object besides the backup location, and the early backup copy that
 /// was made beside HEAD (which the plan must ask for as it was made).
@@ -330,6 +431,7 @@ enum Attempt {
     ReadBackupFirst,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn plan_and_apply<S: ObjectStore>(
     store: &S,
     policy: &Policy,
@@ -338,6 +440,7 @@ async fn plan_and_apply<S: ObjectStore>(
     backup: &BackupState,
     mut report: ObjectReport,
     options: &Options,
+    may_reread: bool,
 ) -> Attempt {
     let input = PlanInput {
         head: facts.head,
@@ -355,7 +458,7 @@ async fn plan_and_apply<S: ObjectStore>(
     // A copy made beside HEAD that the plan does not take over: look at what is there now.
     let taken_over = facts.early.taken_over(facts.head, planned_backup);
     let made_early = facts.early.written().is_some();
-    if backup_unread && (planned_backup.is_none() || (made_early && !taken_over)) {
+    if backup_unread && may_reread && (planned_backup.is_none() || (made_early && !taken_over)) {
         return Attempt::ReadBackupFirst;
     }
     report.notes.extend(plan.notes.iter().cloned());
@@ -398,10 +501,21 @@ async fn plan_and_apply<S: ObjectStore>(
     {
         Ok(()) => {
             report.outcome = Outcome::Applied;
-            Attempt::Done(Box::new(settle(report, &plan)))
+            let mut report = settle(report, &plan);
+            if keyed_writes::wrote_by_key(facts.head, &remaining)
+                && let Some(note) = keyed_writes::check_target(store, facts.head).await
+            {
+                report.outcome = Outcome::Stale;
+                report.notes.push(note);
+            }
+            Attempt::Done(Box::new(report))
         }
+        // The backup copy was refused before anything was written: something is at the
+        // backup location that the plan did not know (or no longer what it saw), or the
+        // source changed. Read the location again and plan again; a source that changed
+        // refuses the next copy too, and after a few rounds the object is `stale`.
         Err(err)
-            if backup_unread
+            if may_reread
                 && err.step == "backup"
                 && err.completed == 0
                 && matches!(
@@ -420,6 +534,11 @@ fn apply_failure(report: ObjectReport, err: &ApplyError) -> ObjectReport {
     match &err.source {
         CopyError::DeadlineNear { .. } => {
             let mut report = report.failed("DeadlineNear", err);
+            report.transient = true;
+            report
+        }
+        CopyError::Busy { .. } => {
+            let mut report = report.failed("CopyInProgress", err);
             report.transient = true;
             report
         }
@@ -473,7 +592,7 @@ async fn head_source<S: ObjectStore>(
     store: &S,
     object: &ObjectRef,
     checksums: bool,
-) -> Result<Option<ObjectHead>, StoreError> {
+) -> Result<Option<ObjectHead>, (ObjectLocation, StoreError)> {
     let location = &object.location;
     let keys = std::iter::once(location.key.as_str()).chain(object.alternate_key.as_deref());
     let mut first_found = None;
@@ -485,7 +604,7 @@ async fn head_source<S: ObjectStore>(
                 first_found.get_or_insert(head);
             }
             Err(StoreError::NotFound { .. }) => continue,
-            Err(err) => return Err(err),
+            Err(err) => return Err((candidate, err)),
         }
     }
     Ok(first_found)
@@ -522,90 +641,6 @@ async fn head_maybe_with_checksums<S: ObjectStore>(
         }
         other => other,
     }
-}
-
-enum NoncurrentBackup {
-    /// The event is not for an old version, or no rule keeps every version.
-    NotWanted,
-    /// The old version was backed up (or, in a dry run, would be).
-    Done(Action),
-    /// Reading or copying the old version failed.
-    Failed(StoreError),
-}
-
-/// For an event about a version that is no longer current: when the version's rule says
-/// backups keep every version, copy that exact version to the backup location.
-async fn backup_noncurrent_version<S: ObjectStore>(
-    store: &S,
-    policy: &Policy,
-    object: &ObjectRef,
-    current: &ObjectHead,
-    options: &Options,
-) -> NoncurrentBackup {
-    let Some(version_id) = &object.location.version_id else {
-        return NoncurrentBackup::NotWanted;
-    };
-    let wants_versions = policy
-        .rules
-        .iter()
-        .any(|r| r.backup.as_ref().is_some_and(|b| b.all_versions));
-    if !wants_versions {
-        return NoncurrentBackup::NotWanted;
-    }
-    let location = ObjectLocation {
-        bucket: current.location.bucket.clone(),
-        key: current.location.key.clone(),
-        version_id: Some(version_id.clone()),
-    };
-    let old = match head_maybe_with_checksums(store, &location, true).await {
-        Ok(old) => old,
-        Err(StoreError::NotFound { .. }) => return NoncurrentBackup::NotWanted,
-        Err(err) => return NoncurrentBackup::Failed(err),
-    };
-    let Some(spec) = policy
-        .rule_for(&old)
-        .and_then(|r| r.backup.as_ref())
-        .filter(|b| b.all_versions)
-    else {
-        return NoncurrentBackup::NotWanted;
-    };
-    if old.archive.is_some() {
-        return NoncurrentBackup::NotWanted;
-    }
-    let destination = ObjectLocation::current(&spec.bucket, spec.key_for(&old.location.key));
-    // Duplicates of the original Put event arrive after the function's own rewrite made that
-    // version noncurrent; its bytes are already in the backup, so it is not copied again.
-    match head_maybe_with_checksums(store, &destination, true).await {
-        Ok(backup) if backup_is_current(&old, &backup) => return NoncurrentBackup::NotWanted,
-        Ok(_) | Err(StoreError::NotFound { .. }) => {}
-        Err(err) => return NoncurrentBackup::Failed(err),
-    }
-    let action = Action::Backup {
-        destination,
-        storage_class: spec
-            .storage_class
-            .clone()
-            .unwrap_or(crate::object::StorageClass::Standard),
-        encryption: spec.encryption.clone(),
-        only_if_absent: false,
-        replacing_etag: None,
-    };
-    if !options.dry_run {
-        let plan = Plan {
-            actions: vec![action.clone()],
-            ..Plan::default()
-        };
-        if let Err(err) = apply(store, &old, &plan, &options.copy, options.deadline).await {
-            return match err.source {
-                CopyError::Store(store_err) => NoncurrentBackup::Failed(store_err),
-                CopyError::DeadlineNear { .. } => NoncurrentBackup::Failed(StoreError::Transport {
-                    operation: "CopyObject",
-                    message: err.to_string(),
-                }),
-            };
-        }
-    }
-    NoncurrentBackup::Done(action)
 }
 
 /// A 404 on HEAD means either the object was deleted (fine) or the bucket does not exist
@@ -661,7 +696,10 @@ async fn read_backup<S: ObjectStore>(
     let Some(spec) = &rule.backup else {
         return Ok(BackupState::Absent);
     };
-    let location = ObjectLocation::current(&spec.bucket, spec.key_for(&head.location.key));
+    let location = ObjectLocation::current(
+        &spec.bucket,
+        spec.key_for(&head.location.bucket, &head.location.key),
+    );
     if location.bucket == head.location.bucket && location.key == head.location.key {
         return Ok(BackupState::Absent);
     }
@@ -730,17 +768,21 @@ mod tests {
         store.inner().inner()
     }
 
-    const APPLY: Options = Options {
-        dry_run: false,
-        copy: CopySettings {
-            multipart_threshold: crate::apply::copy::MAX_SINGLE_COPY,
-            part_size: 8 * 1024 * 1024,
-            parts_in_flight: 4,
-            deadline_margin: std::time::Duration::from_secs(1),
-        },
-        deadline: None,
-        server: ServerSupport::S3,
-    };
+    fn apply() -> Options {
+        Options {
+            dry_run: false,
+            copy: CopySettings {
+                multipart_threshold: crate::apply::copy::MAX_SINGLE_COPY,
+                part_size: 8 * 1024 * 1024,
+                parts_in_flight: 4,
+                deadline_margin: std::time::Duration::from_secs(1),
+                state: None,
+            },
+            deadline: None,
+            server: ServerSupport::S3_WITH_READS,
+            facts: Default::default(),
+        }
+    }
 
     fn object(bucket: &str, key: &str) -> ObjectRef {
         ObjectRef {
@@ -756,7 +798,7 @@ mod tests {
     #[tokio::test]
     async fn applies_once_then_is_compliant() {
         let (store, policy) = setup();
-        let first = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let first = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(first.outcome, Outcome::Applied, "{first:?}");
         assert_eq!(
             store.counts().writes(),
@@ -771,11 +813,14 @@ mod tests {
             Some("s3pp")
         );
         assert_eq!(
-            memory(&store).object("backup-bucket", "k").unwrap().body,
+            memory(&store)
+                .object("backup-bucket", "src-bucket/k")
+                .unwrap()
+                .body,
             b"hello"
         );
 
-        let second = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let second = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(second.outcome, Outcome::Compliant, "{second:?}");
         assert_eq!(store.counts().writes(), 2, "no further writes");
     }
@@ -785,7 +830,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_object_takes_three_requests() {
         let (store, policy) = setup();
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
         let counts = store.counts();
         assert_eq!(
@@ -797,8 +842,7 @@ mod tests {
             matches!(
                 report.actions[0],
                 Action::Backup {
-                    only_if_absent: true,
-                    replacing_etag: None,
+                    condition: crate::plan::BackupCondition::OnlyIfAbsent,
                     ..
                 }
             ),
@@ -816,15 +860,18 @@ mod tests {
         for (policy, refused_copies) in [(ia, 1), (POLICY, 0)] {
             let (store, _) = setup();
             let policy = parse_policy(policy).unwrap();
-            reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+            reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
             let source = memory(&store).object("src-bucket", "k");
-            let backup = memory(&store).object("backup-bucket", "k");
+            let backup = memory(&store).object("backup-bucket", "src-bucket/k");
             let before = store.counts();
-            let again = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+            let again = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
             assert_eq!(again.outcome, Outcome::Compliant, "{again:?}");
             assert!(again.actions.is_empty(), "{again:?}");
             assert_eq!(memory(&store).object("src-bucket", "k"), source);
-            assert_eq!(memory(&store).object("backup-bucket", "k"), backup);
+            assert_eq!(
+                memory(&store).object("backup-bucket", "src-bucket/k"),
+                backup
+            );
             let after = store.counts();
             assert_eq!(after.copies - before.copies, refused_copies, "{after:?}");
             assert_eq!(after.heads - before.heads, 2, "the source, then the backup");
@@ -832,41 +879,62 @@ mod tests {
         }
     }
 
-    /// Another object written at the backup location after the source, in a bucket without
-    /// versioning: the conditional copy is refused, the HEAD that follows shows it is newer,
-    /// and it is left alone (reported, not overwritten), while the rewrite still happens.
+    /// An object at the backup location that is not recorded as a backup of this source, in a
+    /// bucket without versioning, whenever it was written: the conditional copy is refused,
+    /// the HEAD that follows shows no record, and it is left alone (reported, not overwritten),
+    /// while the rewrite still happens.
     #[tokio::test]
-    async fn a_newer_object_at_the_backup_location_is_never_overwritten() {
+    async fn an_unrecorded_object_at_the_backup_location_is_never_overwritten() {
         let (store, policy) = setup();
-        memory(&store).put("backup-bucket", "k", b"someone else's", "text/plain");
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        memory(&store).put(
+            "backup-bucket",
+            "src-bucket/k",
+            b"someone else's",
+            "text/plain",
+        );
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
         assert!(
             report.notes.iter().any(|n| n.contains("not overwritten")),
             "{report:?}"
         );
-        let kept = memory(&store).object("backup-bucket", "k").unwrap();
+        let kept = memory(&store)
+            .object("backup-bucket", "src-bucket/k")
+            .unwrap();
         assert_eq!(kept.body, b"someone else's");
         let source = memory(&store).object("src-bucket", "k").unwrap();
         assert_eq!(source.storage_class.as_str(), "GLACIER", "the rewrite ran");
     }
 
-    /// An older object at the backup location (an earlier backup) is replaced: refused
-    /// conditional copy, HEAD, then the copy without condition.
+    /// A backup recorded as an earlier write of this source is replaced: the copy asking for
+    /// an empty destination is refused, HEAD shows the record, and the copy replaces exactly
+    /// that object (`If-Match` its ETag).
     #[tokio::test]
-    async fn an_older_backup_is_replaced() {
-        let memory_store = MemoryStore::new();
-        memory_store.create_bucket("src-bucket");
-        memory_store.create_bucket("backup-bucket");
-        memory_store.put("backup-bucket", "k", b"yesterday", "text/plain");
-        memory_store.put("src-bucket", "k", b"hello", "text/plain");
-        let store = CountingStore::new(FaultInjectingStore::new(memory_store));
-        let policy = parse_policy(POLICY).unwrap();
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+    async fn an_earlier_backup_of_this_source_is_replaced() {
+        let (store, _) = setup();
+        let policy = parse_policy("backup: backup-bucket").unwrap();
+        memory(&store).put("src-bucket", "k", b"yesterday", "text/plain");
+        reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
+        let earlier = memory(&store)
+            .object("backup-bucket", "src-bucket/k")
+            .unwrap();
+        memory(&store).put("src-bucket", "k", b"today", "text/plain");
+        let before = store.counts();
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
-        let backup = memory(&store).object("backup-bucket", "k").unwrap();
-        assert_eq!(backup.body, b"hello");
-        assert_eq!(store.counts().copies, 3, "refused, backup, rewrite");
+        assert!(
+            matches!(&report.actions[0], Action::Backup { condition: crate::plan::BackupCondition::Replacing(etag), .. } if *etag == earlier.etag),
+            "{report:?}"
+        );
+        let backup = memory(&store)
+            .object("backup-bucket", "src-bucket/k")
+            .unwrap();
+        assert_eq!(backup.body, b"today");
+        assert_eq!(
+            store.counts().copies - before.copies,
+            2,
+            "refused, then replacing"
+        );
     }
 
     /// A server that ignores `If-None-Match` on CopyObject (`S3_COPY_IF_NONE_MATCH=false`), and
@@ -876,11 +944,11 @@ mod tests {
         for options in [
             Options {
                 server: ServerSupport::MINIMAL,
-                ..APPLY
+                ..apply()
             },
             Options {
                 dry_run: true,
-                ..APPLY
+                ..apply()
             },
         ] {
             let (store, policy) = setup();
@@ -890,8 +958,7 @@ mod tests {
                 matches!(
                     report.actions[0],
                     Action::Backup {
-                        only_if_absent: false,
-                        replacing_etag: None,
+                        condition: crate::plan::BackupCondition::OnlyIfAbsent,
                         ..
                     }
                 ),
@@ -903,9 +970,9 @@ mod tests {
     #[tokio::test]
     async fn missing_object_is_gone_but_missing_bucket_fails() {
         let (store, policy) = setup();
-        let gone = reconcile(&store, &policy, &object("src-bucket", "deleted"), &APPLY).await;
+        let gone = reconcile(&store, &policy, &object("src-bucket", "deleted"), &apply()).await;
         assert_eq!(gone.outcome, Outcome::Gone);
-        let failed = reconcile(&store, &policy, &object("no-bucket", "k"), &APPLY).await;
+        let failed = reconcile(&store, &policy, &object("no-bucket", "k"), &apply()).await;
         assert_eq!(failed.outcome, Outcome::Failed);
         assert_eq!(failed.error_code.as_deref(), Some("NoSuchBucket"));
     }
@@ -921,17 +988,18 @@ mod tests {
                 operation: "CopyObject",
             },
         );
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Stale, "{report:?}");
     }
 
     /// A 412 on the backup copy that asked for an empty destination, with nothing at the
-    /// backup location: the source changed. The copy made after looking (source `If-Match`
-    /// only) is refused too, and the object is stale; nothing was written.
+    /// backup location: the source changed. The backup location is read again and the copy
+    /// sent again a bounded number of times, each refused by its source condition; then the
+    /// object is stale and nothing was written.
     #[tokio::test]
     async fn changed_object_during_backup_is_stale_not_retried_forever() {
         let (store, policy) = setup();
-        for nth in [1, 2] {
+        for nth in [1, 2, 3] {
             store.inner().fail_call(
                 Operation::CopyObject,
                 nth,
@@ -940,10 +1008,14 @@ mod tests {
                 },
             );
         }
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Stale, "{report:?}");
-        assert_eq!(store.counts().copies, 2, "{:?}", store.counts());
-        assert!(memory(&store).object("backup-bucket", "k").is_none());
+        assert_eq!(store.counts().copies, 3, "{:?}", store.counts());
+        assert!(
+            memory(&store)
+                .object("backup-bucket", "src-bucket/k")
+                .is_none()
+        );
     }
 
     #[tokio::test]
@@ -959,7 +1031,7 @@ mod tests {
                 message: "Access Denied".into(),
             },
         );
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Failed);
         assert_eq!(report.error_code.as_deref(), Some("AccessDenied"));
         assert!(
@@ -977,7 +1049,7 @@ mod tests {
         let (store, policy) = setup();
         let mut old = object("src-bucket", "k");
         old.etag = Some("an-older-etag".into());
-        let report = reconcile(&store, &policy, &old, &APPLY).await;
+        let report = reconcile(&store, &policy, &old, &apply()).await;
         assert_eq!(report.outcome, Outcome::Stale);
         assert_eq!(store.counts().writes(), 0);
     }
@@ -996,19 +1068,21 @@ mod tests {
             "encryption: {{ algorithm: aws:kms, kms_key_id: \"{kms_key}\" }}"
         ))
         .unwrap();
-        let first = reconcile(&store, &rekey, &object("src-bucket", "k"), &APPLY).await;
+        let first = reconcile(&store, &rekey, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(first.outcome, Outcome::Applied, "{first:?}");
         memory(&store).deny_kms_decrypt();
 
         let tag_only = parse_policy("tags: { reviewed: yes }").unwrap();
-        let tagged = reconcile(&store, &tag_only, &object("src-bucket", "k"), &APPLY).await;
+        let tagged = reconcile(&store, &tag_only, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(tagged.outcome, Outcome::Applied, "{tagged:?}");
 
         let backup = parse_policy("backup: backup-bucket").unwrap();
-        let backed_up = reconcile(&store, &backup, &object("src-bucket", "k"), &APPLY).await;
+        let backed_up = reconcile(&store, &backup, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(backed_up.outcome, Outcome::Applied, "{backed_up:?}");
         assert_eq!(
-            memory(&store).object("backup-bucket", "k").map(|o| o.body),
+            memory(&store)
+                .object("backup-bucket", "src-bucket/k")
+                .map(|o| o.body),
             Some(b"hello".to_vec())
         );
     }
@@ -1022,36 +1096,77 @@ mod tests {
         let mut stored = memory(&store).object("src-bucket", "k").unwrap();
         stored.tags = full;
         memory(&store).put_object("src-bucket", "k", stored);
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
         assert_eq!(report.error_code.as_deref(), Some("TooManyTags"));
         assert!(!report.transient);
         let names: Vec<&str> = report.actions.iter().map(Action::name).collect();
         assert_eq!(names, ["backup", "rewrite"]);
-        assert!(memory(&store).object("backup-bucket", "k").is_some());
+        assert!(
+            memory(&store)
+                .object("backup-bucket", "src-bucket/k")
+                .is_some()
+        );
         let stored = memory(&store).object("src-bucket", "k").unwrap();
         assert_eq!(stored.storage_class.as_str(), "GLACIER");
         assert_eq!(stored.tags.len(), 10, "the object's own tags are kept");
     }
 
-    /// SSE-C: HEAD without the customer key answers 400; the object is skipped with a note
-    /// instead of failing forever into the dead-letter queue.
+    /// SSE-C: HEAD without the customer key answers 400, and so does a GET, with S3's code
+    /// and message for an object stored with a customer-provided key: that evidence, and only
+    /// it, makes the object skipped instead of failing forever into the dead-letter queue.
     #[tokio::test]
     async fn sse_c_objects_are_skipped_with_a_note() {
         let (store, policy) = setup();
-        store.inner().fail_call(
-            Operation::HeadObject,
-            1,
-            StoreError::Service {
-                operation: "HeadObject",
-                code: "Http400".into(),
-                status: 400,
-                message: String::new(),
-            },
-        );
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let mut stored = memory(&store).object("src-bucket", "k").unwrap();
+        stored.encryption = crate::object::ActualEncryption::Other {
+            name: "SSE-C (AES256)".into(),
+        };
+        memory(&store).put_object("src-bucket", "k", stored);
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
         assert!(report.notes[0].contains("SSE-C"), "{report:?}");
+        assert_eq!(store.counts().writes(), 0);
+        assert_eq!(store.counts().gets, 1, "the GET that tells why");
+    }
+
+    /// Defect 8: a 400 on HEAD is not evidence of SSE-C. An expired token (the GET says
+    /// `ExpiredToken`) fails the object as transient, with what S3 said; a HEAD refused while
+    /// the object can be read fails it as transient too. Neither is called skipped.
+    #[tokio::test]
+    async fn other_400s_on_head_fail_the_object_with_what_s3_said() {
+        let bodiless = || StoreError::Service {
+            operation: "HeadObject",
+            code: "Http400".into(),
+            status: 400,
+            message: String::new(),
+        };
+        let (store, policy) = setup();
+        store
+            .inner()
+            .fail_call(Operation::HeadObject, 1, bodiless());
+        store.inner().fail_call(
+            Operation::GetObject,
+            1,
+            StoreError::Service {
+                operation: "GetObject",
+                code: "ExpiredToken".into(),
+                status: 400,
+                message: "The provided token has expired.".into(),
+            },
+        );
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
+        assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+        assert_eq!(report.error_code.as_deref(), Some("ExpiredToken"));
+        assert!(report.transient, "{report:?}");
+
+        let (store, policy) = setup();
+        store
+            .inner()
+            .fail_call(Operation::HeadObject, 1, bodiless());
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
+        assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+        assert_eq!(report.error_code.as_deref(), Some("HeadRefused"));
         assert_eq!(store.counts().writes(), 0);
     }
 
@@ -1059,8 +1174,14 @@ mod tests {
     #[tokio::test]
     async fn backups_are_left_alone() {
         let (store, policy) = setup();
-        memory(&store).put("backup-bucket", "k", b"copy", "text/plain");
-        let report = reconcile(&store, &policy, &object("backup-bucket", "k"), &APPLY).await;
+        memory(&store).put("backup-bucket", "src-bucket/k", b"copy", "text/plain");
+        let report = reconcile(
+            &store,
+            &policy,
+            &object("backup-bucket", "src-bucket/k"),
+            &apply(),
+        )
+        .await;
         assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
         assert!(report.notes[0].contains("backup location"), "{report:?}");
         assert_eq!(store.counts(), Default::default(), "no request at all");
@@ -1075,7 +1196,7 @@ mod tests {
         archived.storage_class = StorageClass::Glacier;
         memory(&store).put_object("src-bucket", "k", archived);
         let policy = parse_policy("backup: backup-bucket\ntags: { processed-by: s3pp }").unwrap();
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
         let names: Vec<&str> = report.actions.iter().map(Action::name).collect();
         assert_eq!(names, ["put_tags"]);
@@ -1083,7 +1204,11 @@ mod tests {
             report.notes.iter().any(|n| n.contains("needs a restore")),
             "{report:?}"
         );
-        assert!(memory(&store).object("backup-bucket", "k").is_none());
+        assert!(
+            memory(&store)
+                .object("backup-bucket", "src-bucket/k")
+                .is_none()
+        );
     }
 
     /// InvalidObjectState at copy time (archived after HEAD): skipped with a note.
@@ -1097,7 +1222,7 @@ mod tests {
                 operation: "CopyObject",
             },
         );
-        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+        let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
         assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
         assert!(report.notes[0].contains("InvalidObjectState"), "{report:?}");
     }
@@ -1108,7 +1233,7 @@ mod tests {
         let (store, _) = setup();
         let policy = parse_policy("storage_class: STANDARD_IA").unwrap();
         for _ in 0..2 {
-            let report = reconcile(&store, &policy, &object("src-bucket", "k"), &APPLY).await;
+            let report = reconcile(&store, &policy, &object("src-bucket", "k"), &apply()).await;
             assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
             assert!(report.notes[0].contains("cost guard"), "{report:?}");
         }
@@ -1120,7 +1245,7 @@ mod tests {
         let (store, policy) = setup();
         let dry = Options {
             dry_run: true,
-            ..APPLY
+            ..apply()
         };
         let report = reconcile(&store, &policy, &object("src-bucket", "k"), &dry).await;
         assert_eq!(report.outcome, Outcome::Planned);

@@ -18,8 +18,7 @@ pub async fn sdk_config() -> SdkConfig {
 /// Builds the S3 store for the policy and resolves its KMS aliases, each in its region.
 pub async fn connect(config: &mut Config) -> Result<S3Store, RegionalKeyError> {
     let sdk_config = sdk_config().await;
-    let store = S3Store::for_policy(&sdk_config, config.force_path_style, &config.policy)
-        .with_server_support(config.server);
+    let store = S3Store::for_policy(&sdk_config, config.force_path_style, &config.policy);
     resolve_in_regions(&mut config.policy, &sdk_config, &store).await?;
     Ok(store)
 }

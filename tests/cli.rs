@@ -191,8 +191,9 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
     assert_eq!(report["summary"]["applied"], KEYS.len(), "{report}");
     for key in KEYS {
         assert_source_in_line(&s3, key).await;
+        // The rule covers any bucket: backups go under the source bucket's name.
         assert_eq!(
-            body(&s3, BACKUP, key).await,
+            body(&s3, BACKUP, &format!("{SOURCE}/{key}")).await,
             format!("body of {key}").into_bytes()
         );
     }
@@ -322,7 +323,7 @@ async fn plan_shows_one_objects_actions_and_writes_nothing() {
         &[("POLICY", POLICY)],
     );
     assert!(
-        stdout(&table).contains("backup → s3://s3pp-backup/c++/x+y.txt"),
+        stdout(&table).contains("backup → s3://s3pp-backup/s3pp-source/c++/x+y.txt"),
         "{}",
         stdout(&table)
     );

@@ -17,6 +17,7 @@ use aws_sdk_s3::types::{
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 use s3_policy_processor::apply::copy::CopySettings;
+use s3_policy_processor::apply::copy_state::CopyStateLocation;
 use s3_policy_processor::handler::{InvocationError, Processor};
 use s3_policy_processor::reconcile::Outcome;
 use s3_policy_processor::store::StoreError;
@@ -972,7 +973,8 @@ impl CallHook for SlowParts {
 
 type SlowStore = CountingStore<Intercepted<S3Store, SlowParts>>;
 
-fn slow_processor(s3: &Client, policy_text: &str) -> Processor<SlowStore> {
+/// A processor whose part copies are slow, recording its multipart copies in `state_bucket`.
+fn slow_processor(s3: &Client, policy_text: &str, state_bucket: &str) -> Processor<SlowStore> {
     let store = CountingStore::new(Intercepted::with_hook(
         S3Store::from_client(s3.clone()),
         SlowParts,
@@ -982,7 +984,13 @@ fn slow_processor(s3: &Client, policy_text: &str) -> Processor<SlowStore> {
         part_size: 5 * MIB,
         parts_in_flight: 1,
         deadline_margin: std::time::Duration::from_secs(1),
+        state: Some(copy_state(state_bucket)),
     })
+}
+
+/// The copy state location the tests use: `_s3pp/copy-state/` in `bucket`.
+fn copy_state(bucket: &str) -> CopyStateLocation {
+    CopyStateLocation::parse(&format!("s3://{bucket}/_s3pp/copy-state/")).expect("state location")
 }
 
 /// Invokes until the object is applied (at most `limit` times), each with a deadline that
@@ -1024,7 +1032,7 @@ async fn large_copies_resume_across_invocations(env: &Env) {
     put_bytes(&s3, &source, "huge.bin", bytes.clone()).await;
     // A >5 GB upload takes minutes; the event is handled well after Last-Modified.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let processor = slow_processor(&s3, &format!("backup: {backup}"));
+    let processor = slow_processor(&s3, &format!("backup: {backup}"), &backup);
     let event = put_event(&source, "huge.bin", None, None);
     let paused = invoke_until_applied(&processor, &event, 10).await;
     // 6 parts, at most 2 per invocation: at least 3 invocations, 2 of them paused.
@@ -1053,7 +1061,7 @@ async fn a_source_changed_between_invocations_restarts_the_copy(env: &Env) {
     let old: Vec<u8> = (0..26 * MIB).map(|i| (i % 199) as u8).collect();
     put_bytes(&s3, &source, "huge.bin", old).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let processor = slow_processor(&s3, &format!("backup: {backup}"));
+    let processor = slow_processor(&s3, &format!("backup: {backup}"), &backup);
     let event = put_event(&source, "huge.bin", None, None);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1) + PART_WINDOW;
     let first = processor.handle_until(&event, Some(deadline)).await;

@@ -77,7 +77,8 @@ async fn batch_operations_report_per_task_result_codes() {
     let server = S3Server::start();
     let s3 = server.client();
     seed(&s3).await;
-    let processor = processor(&s3, example_policy());
+    // Any bucket: the task for a missing one is reconciled and fails.
+    let processor = processor(&s3, policy(ANY_BUCKET_POLICY));
     for file in ["batch-operations-1.0.json", "batch-operations-2.0.json"] {
         let job = event(file);
         let response = processor.handle(&job).await.expect(file).response();
@@ -259,7 +260,10 @@ async fn older_event_after_a_newer_version_is_stale_in_a_versioned_bucket() {
     };
     // Delivered out of order: the newer version's event first.
     let payload = json!({"Records": [record(&versions[1], "0B"), record(&versions[0], "0A")]});
-    let processor = processor(&s3, policy("backup: s3pp-backup"));
+    let processor = processor(
+        &s3,
+        policy("match: { buckets: [s3pp-source] }\nbackup: s3pp-backup"),
+    );
     let report = processor.handle(&payload).await.unwrap();
     assert_eq!(outcomes(&report), vec![Outcome::Applied, Outcome::Stale]);
     assert_eq!(body(&s3, BACKUP, "doc.txt").await, b"second version");

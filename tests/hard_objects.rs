@@ -77,7 +77,7 @@ async fn large_copies_match_the_source_exactly_and_leave_no_uploads() {
     let server = S3Server::start();
     let s3 = server.client();
     let body = upload_big(&s3).await;
-    let processor = processor(&s3, policy("encryption: AES256\nstorage_class: STANDARD_IA\nbackup: { bucket: s3pp-backup, storage_class: GLACIER_IR }\ntags: { processed-by: s3pp }"))
+    let processor = processor(&s3, policy("match: { buckets: [s3pp-source] }\nencryption: AES256\nstorage_class: STANDARD_IA\nbackup: { bucket: s3pp-backup, storage_class: GLACIER_IR }\ntags: { processed-by: s3pp }"))
         .with_copy_settings(small_parts());
     let report = processor
         .handle(&put_event(SOURCE, "data/big+file%2B1.bin"))
@@ -125,14 +125,11 @@ async fn large_copies_match_the_source_exactly_and_leave_no_uploads() {
             Some("attachment; filename=\"big.bin\""),
             "{bucket}"
         );
+        assert_eq!(user_metadata(&head), expected_metadata, "{bucket}");
         assert_eq!(
-            head.metadata()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .collect::<BTreeMap<_, _>>(),
-            expected_metadata,
-            "{bucket}"
+            recorded_source(&head).map(|(bucket, _)| bucket),
+            (bucket == BACKUP).then(|| SOURCE.to_owned()),
+            "only the backup records its source: {bucket}"
         );
         let expected_tags: BTreeMap<String, String> = tags
             .into_iter()
@@ -152,7 +149,7 @@ async fn large_copies_match_the_source_exactly_and_leave_no_uploads() {
     );
 
     // The Copy event of our own multipart rewrite plans nothing.
-    let again = self::processor(&s3, policy("encryption: AES256\nstorage_class: STANDARD_IA\nbackup: { bucket: s3pp-backup, storage_class: GLACIER_IR }\ntags: { processed-by: s3pp }"))
+    let again = self::processor(&s3, policy("match: { buckets: [s3pp-source] }\nencryption: AES256\nstorage_class: STANDARD_IA\nbackup: { bucket: s3pp-backup, storage_class: GLACIER_IR }\ntags: { processed-by: s3pp }"))
         .with_copy_settings(small_parts());
     let report = again
         .handle(&put_event(SOURCE, "data/big+file%2B1.bin"))
@@ -184,7 +181,7 @@ async fn a_part_failing_mid_copy_leaves_no_multipart_upload_behind() {
     );
     let processor = Processor::new(
         CountingStore::new(faulty),
-        policy("backup: s3pp-backup"),
+        policy("match: { buckets: [s3pp-source] }\nbackup: s3pp-backup"),
         DEFAULT_MAX_CONCURRENCY,
         false,
     )
@@ -237,7 +234,10 @@ async fn archived_objects_are_skipped_with_a_note_not_failed() {
     let server = S3Server::start();
     let s3 = server.client();
     put_archived(&s3, StorageClass::DeepArchive).await;
-    let processor = processor(&s3, policy("storage_class: STANDARD\nbackup: s3pp-backup"));
+    let processor = processor(
+        &s3,
+        policy("match: { buckets: [s3pp-source] }\nstorage_class: STANDARD\nbackup: s3pp-backup"),
+    );
     let report = processor
         .handle(&put_event(SOURCE, "cold.bin"))
         .await
@@ -259,7 +259,8 @@ async fn archived_objects_get_a_restore_when_asked_and_are_reconciled_after_it()
     let server = S3Server::start();
     let s3 = server.client();
     put_archived(&s3, StorageClass::Glacier).await;
-    let rule = "backup: s3pp-backup\nrestore: { days: 2, tier: Bulk }";
+    let rule =
+        "match: { buckets: [s3pp-source] }\nbackup: s3pp-backup\nrestore: { days: 2, tier: Bulk }";
     let processor = processor(&s3, policy(rule));
     let report = processor
         .handle(&put_event(SOURCE, "cold.bin"))
@@ -352,7 +353,10 @@ async fn versioned_buckets_back_up_the_exact_version_and_optionally_every_versio
         event
     };
     // The current version's event backs up exactly that version.
-    let keep_current = processor(&s3, policy("backup: s3pp-backup"));
+    let keep_current = processor(
+        &s3,
+        policy("match: { buckets: [s3pp-source] }\nbackup: s3pp-backup"),
+    );
     keep_current.handle(&event_for(&versions[1])).await.unwrap();
     assert_eq!(body(&s3, BACKUP, "doc.txt").await, b"version two");
 
@@ -363,7 +367,9 @@ async fn versioned_buckets_back_up_the_exact_version_and_optionally_every_versio
     // ...backed up when the policy keeps every version, with the current version on top again.
     let every_version = processor(
         &s3,
-        policy("backup: { bucket: s3pp-backup, all_versions: true }"),
+        policy(
+            "match: { buckets: [s3pp-source] }\nbackup: { bucket: s3pp-backup, all_versions: true }",
+        ),
     );
     let report = every_version
         .handle(&event_for(&versions[0]))
@@ -397,6 +403,21 @@ async fn versioned_buckets_back_up_the_exact_version_and_optionally_every_versio
         );
     }
     assert!(bodies.contains(&"version one".to_owned()), "{bodies:?}");
+
+    // A duplicate of the late event finds version one in the backup's history: nothing new.
+    let report = every_version
+        .handle(&event_for(&versions[0]))
+        .await
+        .unwrap();
+    assert_eq!(report.objects[0].outcome, Outcome::Stale, "{report:?}");
+    let again = s3
+        .list_object_versions()
+        .bucket(BACKUP)
+        .prefix("doc.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.versions().len(), backup_versions.versions().len());
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use s3_policy_processor::object::{ObjectLocation, StorageClass};
 use s3_policy_processor::store::s3::S3Store;
 use s3_policy_processor::store::{
-    CopyRequest, ObjectStore, StoreError, TagDirective, WriteCondition,
+    CopyRequest, MetadataDirective, ObjectStore, StoreError, TagDirective, WriteCondition,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -66,6 +66,7 @@ async fn copy_object_200_with_error_body_is_a_transient_error() {
         encryption: None,
         tags: TagDirective::Copy,
         website_redirect: None,
+        metadata: MetadataDirective::Copy,
     };
     let err = store
         .copy_object(&request)

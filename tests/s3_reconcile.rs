@@ -19,6 +19,7 @@ async fn put_event_brings_object_into_policy_and_backs_it_up() {
     let server = S3Server::start();
     let s3 = server.client();
     seed(&s3).await;
+    let source_before = head_of(&s3, SOURCE, REPORT_KEY).await;
     let processor = processor(&s3, example_policy());
 
     let report = processor
@@ -57,14 +58,18 @@ async fn put_event_brings_object_into_policy_and_backs_it_up() {
     let backup = head_of(&s3, BACKUP, REPORT_KEY).await;
     assert_eq!(backup.storage_class(), Some(&StorageClass::GlacierIr));
     assert_eq!(backup.content_type(), Some("text/csv"));
+    assert_eq!(user_metadata(&backup), original.metadata);
     assert_eq!(
-        backup
-            .metadata()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect::<BTreeMap<_, _>>(),
-        original.metadata
+        recorded_source(&backup),
+        Some((
+            SOURCE.to_owned(),
+            source_before
+                .e_tag()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned()
+        )),
+        "the backup records the write it was copied from"
     );
     assert_eq!(
         tags(&s3, BACKUP, REPORT_KEY).await,
@@ -177,7 +182,9 @@ async fn failing_record_is_reported_while_the_others_complete() {
     records.insert(1, missing_bucket);
     records.push(json!({"eventSource": "aws:s3", "not": "a record"}));
 
-    let processor = processor(&s3, example_policy());
+    // The example policy names its bucket; this one covers any, so the record for the missing
+    // bucket is reconciled (and fails) too.
+    let processor = processor(&s3, policy(ANY_BUCKET_POLICY));
     let err = processor
         .handle(&payload)
         .await
@@ -214,9 +221,9 @@ async fn failing_record_is_reported_while_the_others_complete() {
     for id in ["report", "notes", "cpp"] {
         let object = sample(id);
         let key = if id == "report" {
-            object.key.clone()
+            format!("reports-backup/{SOURCE}/{}", object.key)
         } else {
-            format!("other/{}", object.key)
+            format!("other/{SOURCE}/{}", object.key)
         };
         assert_eq!(
             body(&s3, BACKUP, &key).await,
@@ -379,7 +386,7 @@ async fn backup_encryption_is_set_independently_of_the_source() {
     let processor = processor(
         &s3,
         policy(&format!(
-            "encryption: AES256\nbackup: {{ bucket: {BACKUP}, encryption: {{ algorithm: \"aws:kms\", kms_key_id: \"{backup_key}\" }} }}"
+            "match: {{ buckets: [{SOURCE}] }}\nencryption: AES256\nbackup: {{ bucket: {BACKUP}, encryption: {{ algorithm: \"aws:kms\", kms_key_id: \"{backup_key}\" }} }}"
         )),
     );
     processor.handle(&event("put-single.json")).await.unwrap();

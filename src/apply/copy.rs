@@ -1,18 +1,23 @@
 //! One server-side copy, whatever the size: a single CopyObject up to the multipart threshold,
 //! above it CreateMultipartUpload + UploadPartCopy (byte ranges, a bounded number in flight) +
-//! CompleteMultipartUpload. A failure aborts the upload so no parts are left behind; a nearing
-//! deadline leaves it open for the retry to continue ([`super::resume`]). A multipart copy
-//! restates what CopyObject would have copied: metadata, content headers, tags, redirect,
-//! checksum algorithm.
+//! CompleteMultipartUpload. A multipart copy is recorded ([`super::copy_state`]) so that a
+//! nearing deadline can leave its upload open for the next attempt, which continues exactly
+//! that upload and no other; its completion carries the source's size and full-object
+//! checksum, so S3 refuses parts that are not the source's bytes. A failure aborts the upload
+//! the copy created (never another), so no parts are left behind. A multipart copy restates
+//! what CopyObject would have copied: metadata, content headers, tags, redirect, checksum
+//! algorithm.
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
-use crate::object::ObjectHead;
+use super::copy_state::{Claim, CopyIdentity, CopyStateLocation, Tracker};
+use crate::object::{Checksum, ObjectHead};
 use crate::store::{
-    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectStore,
-    PartCopy, StoreError, TagDirective,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, ExpectedObject, MetadataDirective,
+    MultipartStart, ObjectStore, PartCopy, StoreError, TagDirective, UploadedPart,
 };
 
 /// S3's smallest part (all but the last).
@@ -35,6 +40,9 @@ pub struct CopySettings {
     pub parts_in_flight: usize,
     /// No new part starts when less than this remains before the Lambda deadline.
     pub deadline_margin: Duration,
+    /// Where multipart copies are recorded so a later attempt can resume them (`COPY_STATE`);
+    /// `None`: not recorded, so a multipart copy must finish within one attempt.
+    pub state: Option<CopyStateLocation>,
 }
 
 impl CopySettings {
@@ -51,6 +59,7 @@ impl Default for CopySettings {
             part_size: 256 * 1024 * 1024,
             parts_in_flight: 8,
             deadline_margin: Duration::from_secs(20),
+            state: None,
         }
     }
 }
@@ -58,18 +67,30 @@ impl Default for CopySettings {
 /// Why a copy failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CopyError {
-    /// A storage call failed (after aborting any multipart upload).
+    /// A storage call failed (after aborting the multipart upload the copy created).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The Lambda deadline was near; the upload stays open and the retry continues it.
+    /// The Lambda deadline was near. A recorded copy leaves its upload open for the next
+    /// attempt; an unrecorded one aborted it.
     #[error(
-        "stopped before the Lambda deadline after {parts_done} of {parts_total} parts; the upload stays open and the retry continues from there"
+        "stopped before the Lambda deadline after {parts_done} of {parts_total} parts; {}",
+        if *resumable { "the upload stays open and the next attempt continues it" } else { "the upload was aborted: set COPY_STATE so that copies larger than one invocation can resume" }
     )]
     DeadlineNear {
         /// Parts copied before stopping.
         parts_done: usize,
         /// Parts in the copy.
         parts_total: usize,
+        /// Whether the next attempt continues the upload.
+        resumable: bool,
+    },
+    /// Another attempt holds the copy (or its record cannot be used); nothing was touched.
+    #[error("the copy is recorded at {record} and not taken: {why}")]
+    Busy {
+        /// The copy state record.
+        record: String,
+        /// Why it was not taken.
+        why: String,
     },
 }
 
@@ -78,7 +99,7 @@ impl CopyError {
     pub fn store_error(&self) -> Option<&StoreError> {
         match self {
             Self::Store(err) => Some(err),
-            Self::DeadlineNear { .. } => None,
+            Self::DeadlineNear { .. } | Self::Busy { .. } => None,
         }
     }
 }
@@ -112,105 +133,299 @@ pub async fn copy<S: ObjectStore>(
     if settings.is_single_copy(head.size) {
         return Ok(store.copy_object(request).await?);
     }
-    let tags = match &request.tags {
-        TagDirective::Replace(tags) => tags.clone(),
-        TagDirective::Copy if head.tag_count == Some(0) => Default::default(),
-        TagDirective::Copy => store.get_tags(&request.source).await?,
-    };
-    let start = MultipartStart {
-        destination: request.destination.clone(),
-        storage_class: request.storage_class.clone(),
-        encryption: request.encryption.clone(),
-        content_type: head.content_type.clone(),
-        content_headers: head.content_headers.clone(),
-        metadata: head.metadata.clone(),
-        tags,
-        website_redirect: request.website_redirect.clone(),
-        checksum_algorithm: source_checksum_algorithm(store, head, request).await,
-    };
+    let checksum = source_checksum(store, head, request).await;
+    let start = multipart_start(store, head, request, checksum.as_ref()).await?;
     let ranges = part_ranges(head.size, settings.part_size);
-    let (upload_id, done) = match super::resume::find(store, head, request, &ranges).await {
-        Some(open) => (open.upload_id, open.parts),
-        None => (store.create_multipart_upload(&start).await?, Vec::new()),
-    };
+    let identity = CopyIdentity::new(head, request, &start, &ranges);
+    let deadline_in = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let Claim {
+        mut tracker,
+        upload_id,
+    } = Tracker::claim(store, settings.state.as_ref(), identity, deadline_in).await?;
+    let (upload_id, done) =
+        open_upload(store, request, &start, &ranges, &mut tracker, upload_id).await?;
     let upload = Upload {
         id: &upload_id,
         ranges,
         done,
         checksum_algorithm: start.checksum_algorithm,
+        expected: ExpectedObject {
+            size: Some(head.size),
+            checksum: checksum.filter(is_full_object_crc),
+        },
     };
-    let result = copy_parts(store, request, upload, settings, deadline).await;
+    let result = copy_parts(store, request, upload, settings, deadline, &mut tracker).await;
     match result {
-        Ok(outcome) => Ok(outcome),
-        Err(err @ CopyError::DeadlineNear { .. }) => {
+        Ok(outcome) => {
+            tracker.finish(store).await;
+            Ok(outcome)
+        }
+        Err(CopyError::DeadlineNear {
+            parts_done,
+            parts_total,
+            ..
+        }) if tracker.is_recorded() => {
             tracing::info!(
                 bucket = request.destination.bucket,
                 key = request.destination.key,
                 upload_id,
-                error = %err,
-                "multipart copy paused for the retry"
+                parts_done,
+                parts_total,
+                "multipart copy paused for the next attempt"
             );
-            Err(err)
+            tracker.release(store, &upload_id).await;
+            Err(CopyError::DeadlineNear {
+                parts_done,
+                parts_total,
+                resumable: true,
+            })
         }
+        // Another attempt took the copy over: the upload is its now.
+        Err(err @ CopyError::Busy { .. }) => Err(err),
         Err(err) => {
-            if let Err(abort) = store
-                .abort_multipart_upload(&request.destination, &upload_id)
-                .await
-            {
-                tracing::error!(
-                    bucket = request.destination.bucket,
-                    key = request.destination.key,
-                    upload_id,
-                    error = %abort,
-                    "could not abort multipart upload; a lifecycle rule (AbortIncompleteMultipartUpload) will remove its parts"
-                );
-            }
+            abort(store, request, &upload_id).await;
+            tracker.finish(store).await;
             Err(err)
         }
     }
 }
 
-/// The source's checksum algorithm, which a single CopyObject would keep. A HEAD without
-/// checksum mode does not report it, so ask once (one request per multipart copy); when that
-/// is refused (it needs `kms:Decrypt` on SSE-KMS objects), the copy gets S3's default.
-async fn source_checksum_algorithm<S: ObjectStore>(
+/// The upload the copy writes into, with the parts it already has: the recorded one an
+/// earlier attempt left (when it is still there and its parts fit this copy's layout), or a
+/// new one, recorded before any part is copied.
+async fn open_upload<S: ObjectStore>(
+    store: &S,
+    request: &CopyRequest,
+    start: &MultipartStart,
+    ranges: &[(i32, u64, u64)],
+    tracker: &mut Tracker,
+    recorded: Option<String>,
+) -> Result<(String, Vec<CompletedPart>), CopyError> {
+    if let Some(upload_id) = recorded {
+        match store.list_parts(&request.destination, &upload_id).await {
+            Ok(parts) if fits(&parts, ranges) => {
+                let mut parts: Vec<CompletedPart> = parts.into_iter().map(|p| p.part).collect();
+                parts.sort_by_key(|p| p.part_number);
+                tracing::info!(
+                    bucket = request.destination.bucket,
+                    key = request.destination.key,
+                    upload_id,
+                    parts_done = parts.len(),
+                    parts_total = ranges.len(),
+                    "continuing a recorded multipart copy"
+                );
+                return Ok((upload_id, parts));
+            }
+            // The recorded upload is the function's own: one whose parts do not fit is
+            // aborted; one that is gone (completed by the attempt that died, or removed by
+            // the lifecycle rule) is replaced.
+            Ok(_) => abort(store, request, &upload_id).await,
+            Err(StoreError::Service { code, .. }) if code == "NoSuchUpload" => {}
+            Err(StoreError::NotFound { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let upload_id = store.create_multipart_upload(start).await?;
+    if let Err(err) = tracker.record_upload(store, &upload_id).await {
+        // Created by this attempt a moment ago and never recorded: only it knows the id.
+        abort(store, request, &upload_id).await;
+        return Err(err);
+    }
+    Ok((upload_id, Vec::new()))
+}
+
+/// Whether every uploaded part is one of this copy's parts, with its exact size.
+fn fits(parts: &[UploadedPart], ranges: &[(i32, u64, u64)]) -> bool {
+    parts.iter().all(|uploaded| {
+        ranges.iter().any(|(number, first, last)| {
+            *number == uploaded.part.part_number && uploaded.size == last - first + 1
+        })
+    })
+}
+
+/// Aborts an upload this copy created or holds the record of.
+async fn abort<S: ObjectStore>(store: &S, request: &CopyRequest, upload_id: &str) {
+    if let Err(err) = store
+        .abort_multipart_upload(&request.destination, upload_id)
+        .await
+    {
+        tracing::error!(
+            bucket = request.destination.bucket,
+            key = request.destination.key,
+            upload_id,
+            error = %err,
+            "could not abort multipart upload; a lifecycle rule (AbortIncompleteMultipartUpload) will remove its parts"
+        );
+    }
+}
+
+/// What the upload is created with: everything a single CopyObject would have copied.
+async fn multipart_start<S: ObjectStore>(
     store: &S,
     head: &ObjectHead,
     request: &CopyRequest,
-) -> Option<&'static str> {
+    checksum: Option<&Checksum>,
+) -> Result<MultipartStart, CopyError> {
+    let tags = match &request.tags {
+        TagDirective::Replace(tags) => tags.clone(),
+        TagDirective::Copy if head.tag_count == Some(0) => Default::default(),
+        TagDirective::Copy => store.get_tags(&request.source).await?,
+    };
+    let (content_type, content_headers, metadata) = match &request.metadata {
+        MetadataDirective::Copy => (
+            head.content_type.clone(),
+            head.content_headers.clone(),
+            head.metadata.clone(),
+        ),
+        MetadataDirective::Replace(headers) => (
+            headers.content_type.clone(),
+            headers.content_headers.clone(),
+            headers.metadata.clone(),
+        ),
+    };
+    Ok(MultipartStart {
+        destination: request.destination.clone(),
+        storage_class: request.storage_class.clone(),
+        encryption: request.encryption.clone(),
+        content_type,
+        content_headers,
+        metadata,
+        tags,
+        website_redirect: request.website_redirect.clone(),
+        checksum_algorithm: checksum.map(|c| c.algorithm),
+    })
+}
+
+/// Whether S3 can check a completed multipart upload against this checksum: a full-object
+/// CRC (S3 has no full-object multipart SHA checksums).
+fn is_full_object_crc(checksum: &Checksum) -> bool {
+    checksum.full_object && checksum.algorithm.starts_with("CRC")
+}
+
+/// The source's checksum, which a single CopyObject would keep and which the completed copy
+/// must have. A HEAD without checksum mode does not report it, so ask once (one request per
+/// multipart copy); when that is refused (it needs `kms:Decrypt` on SSE-KMS objects), the
+/// copy gets S3's default algorithm and is checked by size only.
+async fn source_checksum<S: ObjectStore>(
+    store: &S,
+    head: &ObjectHead,
+    request: &CopyRequest,
+) -> Option<Checksum> {
     if let Some(checksum) = &head.checksum {
-        return Some(checksum.algorithm);
+        return Some(checksum.clone());
     }
     match store.head_object_with_checksums(&request.source).await {
-        Ok(with_checksums) => with_checksums.checksum.map(|c| c.algorithm),
+        Ok(with_checksums) if with_checksums.etag == head.etag => with_checksums.checksum,
+        Ok(_) => None,
         Err(err) => {
             tracing::warn!(
                 bucket = request.source.bucket,
                 key = request.source.key,
                 error = %err,
-                "could not read the source's checksum algorithm; the copy gets the default"
+                "could not read the source's checksum; the copy gets the default and is checked by size"
             );
             None
         }
     }
 }
 
-/// The upload a copy writes into: its id, the part layout, and the parts already there.
+/// The upload a copy writes into: its id, the part layout, the parts already there, and what
+/// S3 must find when it completes.
 struct Upload<'a> {
     id: &'a str,
     ranges: Vec<(i32, u64, u64)>,
     done: Vec<CompletedPart>,
     checksum_algorithm: Option<&'static str>,
+    expected: ExpectedObject,
 }
 
+/// Copies the parts the upload lacks, then completes it. A part starts only while the
+/// invocation's deadline is more than the margin away and the copy's lease holds (renewed as
+/// it goes when there is no deadline).
 async fn copy_parts<S: ObjectStore>(
     store: &S,
     request: &CopyRequest,
-    upload: Upload<'_>,
+    mut upload: Upload<'_>,
     settings: &CopySettings,
     deadline: Option<Instant>,
+    tracker: &mut Tracker,
 ) -> Result<CopyOutcome, CopyError> {
     let parts_total = upload.ranges.len();
+    loop {
+        tracker
+            .renew_if_due(store, upload.id, settings.deadline_margin)
+            .await?;
+        let lease_end = tracker.lease_end();
+        let (copied, stopped) =
+            copy_missing(store, request, &upload, settings, deadline, lease_end).await;
+        upload.done.extend(copied);
+        match stopped {
+            None => break,
+            // The lease, not the invocation, ran out: renew it and go on.
+            Some(Stop::LeaseEnding) => continue,
+            Some(Stop::DeadlineNear) => {
+                return Err(CopyError::DeadlineNear {
+                    parts_done: upload.done.len(),
+                    parts_total,
+                    resumable: false,
+                });
+            }
+            Some(Stop::Failed(err)) => return Err(err.into()),
+            // Only after a failure, which outranks it.
+            Some(Stop::Cancelled) => continue,
+        }
+    }
+    let mut parts = upload.done;
+    parts.sort_by_key(|p| p.part_number);
+    let complete = CompleteRequest {
+        destination: request.destination.clone(),
+        upload_id: upload.id.to_owned(),
+        parts,
+        // The parts were copied from the ETag seen; the destination must still hold what the
+        // plan saw there when the upload completes, or a newer object would be replaced by
+        // older bytes.
+        condition: request.destination_condition.clone(),
+        checksum_algorithm: upload.checksum_algorithm,
+        expected: upload.expected,
+    };
+    Ok(store.complete_multipart_upload(&complete).await?)
+}
+
+/// Why copying parts stopped before every part was there.
+enum Stop {
+    /// The invocation's deadline is near.
+    DeadlineNear,
+    /// The copy's lease is about to end (it is renewed, and copying goes on).
+    LeaseEnding,
+    /// A part failed.
+    Failed(StoreError),
+    /// Not started, because another part failed.
+    Cancelled,
+}
+
+impl Stop {
+    /// Which reason is reported when parts stopped for several: a failure outranks a deadline,
+    /// which outranks a lease renewal.
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Failed(_) => 3,
+            Self::DeadlineNear => 2,
+            Self::LeaseEnding => 1,
+            Self::Cancelled => 0,
+        }
+    }
+}
+
+/// Copies the parts the upload lacks, a bounded number at once; returns the parts copied and,
+/// when not all of them were, why it stopped.
+async fn copy_missing<S: ObjectStore>(
+    store: &S,
+    request: &CopyRequest,
+    upload: &Upload<'_>,
+    settings: &CopySettings,
+    deadline: Option<Instant>,
+    lease_end: Option<SystemTime>,
+) -> (Vec<CompletedPart>, Option<Stop>) {
     let already: std::collections::BTreeSet<i32> =
         upload.done.iter().map(|p| p.part_number).collect();
     let missing: Vec<(i32, u64, u64)> = upload
@@ -219,51 +434,62 @@ async fn copy_parts<S: ObjectStore>(
         .copied()
         .filter(|(number, _, _)| !already.contains(number))
         .collect();
-    let started = std::sync::atomic::AtomicUsize::new(already.len());
-    let copied: Vec<CompletedPart> = stream::iter(missing)
-        .map(|(part_number, first_byte, last_byte)| {
-            let started = &started;
-            async move {
-                if deadline.is_some_and(|d| Instant::now() + settings.deadline_margin >= d) {
-                    return Err(CopyError::DeadlineNear {
-                        parts_done: started.load(std::sync::atomic::Ordering::Relaxed),
-                        parts_total,
-                    });
-                }
-                started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let part = PartCopy {
-                    destination: request.destination.clone(),
-                    upload_id: upload.id.to_owned(),
-                    part_number,
-                    source: request.source.clone(),
-                    source_if_match: request.source_if_match.clone(),
-                    first_byte,
-                    last_byte,
-                };
-                Ok::<_, CopyError>(store.upload_part_copy(&part).await?)
+    let failed = AtomicBool::new(false);
+    let failed = &failed;
+    let results: Vec<Result<CompletedPart, Stop>> = stream::iter(missing)
+        .map(|(part_number, first_byte, last_byte)| async move {
+            if failed.load(Ordering::Relaxed) {
+                return Err(Stop::Cancelled);
             }
+            if deadline.is_some_and(|d| Instant::now() + settings.deadline_margin >= d) {
+                return Err(Stop::DeadlineNear);
+            }
+            if lease_end.is_some_and(|end| SystemTime::now() + settings.deadline_margin >= end) {
+                return Err(Stop::LeaseEnding);
+            }
+            let part = PartCopy {
+                destination: request.destination.clone(),
+                upload_id: upload.id.to_owned(),
+                part_number,
+                source: request.source.clone(),
+                source_if_match: request.source_if_match.clone(),
+                first_byte,
+                last_byte,
+            };
+            store.upload_part_copy(&part).await.map_err(|err| {
+                failed.store(true, Ordering::Relaxed);
+                Stop::Failed(err)
+            })
         })
         .buffer_unordered(settings.parts_in_flight.max(1))
-        .try_collect()
-        .await?;
-    let mut parts = upload.done;
-    parts.extend(copied);
-    parts.sort_by_key(|p| p.part_number);
-    let complete = CompleteRequest {
-        destination: request.destination.clone(),
-        upload_id: upload.id.to_owned(),
-        parts,
-        // The parts were copied from the ETag seen; the destination must still hold it when
-        // the upload completes, or a newer upload would be replaced by older bytes.
-        condition: request.destination_condition.clone(),
-        checksum_algorithm: upload.checksum_algorithm,
-    };
-    Ok(store.complete_multipart_upload(&complete).await?)
+        .collect()
+        .await;
+    let mut copied = Vec::new();
+    let mut stopped = None;
+    for result in results {
+        match result {
+            Ok(part) => copied.push(part),
+            Err(stop) => {
+                if stopped
+                    .as_ref()
+                    .is_none_or(|current: &Stop| stop.rank() > current.rank())
+                {
+                    stopped = Some(stop);
+                }
+            }
+        }
+    }
+    (copied, stopped)
 }
 
 #[cfg(test)]
 mod tests {
+    //! On the in-memory store, which (like S3) checks copy and completion conditions, refuses a
+    //! completion whose parts do not add up to the expected size and full-object checksum, and
+    //! honours conditional writes of copy state records.
+
     use super::*;
+    use crate::apply::copy_state::LEASE_SKEW;
     use crate::object::{ObjectLocation, StorageClass};
     use crate::store::WriteCondition;
     use crate::store::counting::CountingStore;
@@ -272,6 +498,9 @@ mod tests {
     use crate::store::memory::{MemoryStore, StoredObject};
 
     const MIB: u64 = 1024 * 1024;
+    const STATE: &str = "s3://backup-bucket/_s3pp/copy-state/";
+
+    type Store = CountingStore<FaultInjectingStore<MemoryStore>>;
 
     fn small_parts() -> CopySettings {
         CopySettings {
@@ -279,54 +508,72 @@ mod tests {
             part_size: 5 * MIB,
             parts_in_flight: 2,
             deadline_margin: Duration::from_secs(5),
+            state: Some(CopyStateLocation::parse(STATE).unwrap()),
         }
     }
 
-    async fn setup() -> (
-        CountingStore<FaultInjectingStore<MemoryStore>>,
-        ObjectHead,
-        Vec<u8>,
-    ) {
+    fn memory(store: &Store) -> &MemoryStore {
+        store.inner().inner()
+    }
+
+    fn big_object(seed: u8) -> StoredObject {
+        let body: Vec<u8> = (0..12 * MIB + 7)
+            .map(|i| ((i % 251) as u8).wrapping_add(seed))
+            .collect();
+        StoredObject {
+            etag: crate::store::memory::etag_of(&body),
+            body,
+            content_type: Some("application/x-big".into()),
+            metadata: [("owner".to_owned(), "me".to_owned())].into(),
+            tags: [("team".to_owned(), "data".to_owned())].into(),
+            ..StoredObject::default()
+        }
+    }
+
+    async fn head_of(store: &Store) -> ObjectHead {
+        store
+            .head_object(&ObjectLocation::current("src-bucket", "big.bin"))
+            .await
+            .unwrap()
+    }
+
+    async fn setup() -> (Store, ObjectHead, Vec<u8>) {
         let memory = MemoryStore::new();
         memory.create_bucket("src-bucket");
         memory.create_bucket("backup-bucket");
-        let body: Vec<u8> = (0..12 * MIB + 7).map(|i| (i % 251) as u8).collect();
-        memory.put_object(
-            "src-bucket",
-            "big.bin",
-            StoredObject {
-                etag: "big-etag".into(),
-                body: body.clone(),
-                content_type: Some("application/x-big".into()),
-                metadata: [("owner".to_owned(), "me".to_owned())].into(),
-                storage_class: StorageClass::Standard,
-                encryption: crate::object::ActualEncryption::Aes256,
-                tags: [("team".to_owned(), "data".to_owned())].into(),
-                last_modified: 0,
-                acl: Default::default(),
-                restore_requested: None,
-                website_redirect: None,
-            },
-        );
+        let object = big_object(0);
+        let body = object.body.clone();
+        memory.put_object("src-bucket", "big.bin", object);
         let store = CountingStore::new(FaultInjectingStore::new(memory));
-        let head = store
-            .head_object(&ObjectLocation::current("src-bucket", "big.bin"))
-            .await
-            .unwrap();
+        let head = head_of(&store).await;
         (store, head, body)
     }
 
     fn backup_request(head: &ObjectHead) -> CopyRequest {
         CopyRequest {
-            source: head.location.clone(),
+            source: ObjectLocation::current("src-bucket", "big.bin"),
             source_if_match: Some(head.etag.clone()),
             destination: ObjectLocation::current("backup-bucket", "big.bin"),
-            destination_condition: WriteCondition::None,
+            destination_condition: WriteCondition::IfAbsent,
             storage_class: StorageClass::GlacierIr,
             encryption: None,
             tags: TagDirective::Copy,
             website_redirect: None,
+            metadata: MetadataDirective::Copy,
         }
+    }
+
+    fn soon() -> Option<Instant> {
+        Some(Instant::now() + Duration::from_secs(2))
+    }
+
+    /// The copy state records in the state location.
+    fn records(store: &Store) -> Vec<String> {
+        memory(store)
+            .keys("backup-bucket")
+            .into_iter()
+            .filter(|k| k.starts_with("_s3pp/"))
+            .collect()
     }
 
     #[tokio::test]
@@ -335,11 +582,7 @@ mod tests {
         copy(&store, &head, &backup_request(&head), &small_parts(), None)
             .await
             .unwrap();
-        let copied = store
-            .inner()
-            .inner()
-            .object("backup-bucket", "big.bin")
-            .unwrap();
+        let copied = memory(&store).object("backup-bucket", "big.bin").unwrap();
         assert_eq!(copied.body, body);
         assert_eq!(copied.content_type.as_deref(), Some("application/x-big"));
         assert_eq!(copied.metadata.get("owner").map(String::as_str), Some("me"));
@@ -355,6 +598,7 @@ mod tests {
             ),
             (0, 1, 3, 1)
         );
+        assert!(records(&store).is_empty(), "the record is gone once done");
     }
 
     #[tokio::test]
@@ -378,17 +622,12 @@ mod tests {
             Some("InternalError")
         );
         assert!(
-            store.inner().inner().pending_uploads().is_empty(),
+            memory(&store).pending_uploads().is_empty(),
             "upload aborted"
         );
-        assert!(
-            store
-                .inner()
-                .inner()
-                .object("backup-bucket", "big.bin")
-                .is_none()
-        );
+        assert!(memory(&store).object("backup-bucket", "big.bin").is_none());
         assert_eq!(store.counts().multipart_aborts, 1);
+        assert!(records(&store).is_empty());
     }
 
     #[tokio::test]
@@ -407,15 +646,86 @@ mod tests {
                 .await
                 .is_err()
         );
-        assert!(store.inner().inner().pending_uploads().is_empty());
+        assert!(memory(&store).pending_uploads().is_empty());
+    }
+
+    /// The completion states the source's size and full-object checksum, so the store (as S3)
+    /// refuses parts that are not the source's bytes: here the source was replaced, ETag and
+    /// all, by bytes the checksum does not match, while the parts were copied from it.
+    #[tokio::test]
+    async fn the_completion_names_the_sources_size_and_checksum() {
+        let (store, head, _) = setup().await;
+        let request = backup_request(&head);
+        let checksum = store
+            .head_object_with_checksums(&request.source)
+            .await
+            .unwrap()
+            .checksum
+            .unwrap();
+        let mut forged = head.clone();
+        forged.checksum = Some(Checksum {
+            value: "not-the-sources".into(),
+            ..checksum.clone()
+        });
+        let err = copy(&store, &forged, &request, &small_parts(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.store_error().map(StoreError::code), Some("BadDigest"));
+        assert!(memory(&store).object("backup-bucket", "big.bin").is_none());
+        assert!(memory(&store).pending_uploads().is_empty(), "aborted");
+        assert!(records(&store).is_empty());
+    }
+
+    /// The memory store, as S3, refuses a completion whose parts do not add up to the size
+    /// stated (`x-amz-mp-object-size`) and leaves the upload open.
+    #[tokio::test]
+    async fn the_store_checks_the_stated_size() {
+        let (store, head, _) = setup().await;
+        let request = backup_request(&head);
+        let start = multipart_start(&store, &head, &request, None)
+            .await
+            .unwrap();
+        let upload_id = store.create_multipart_upload(&start).await.unwrap();
+        let part = store
+            .upload_part_copy(&PartCopy {
+                destination: request.destination.clone(),
+                upload_id: upload_id.clone(),
+                part_number: 1,
+                source: request.source.clone(),
+                source_if_match: None,
+                first_byte: 0,
+                last_byte: 9,
+            })
+            .await
+            .unwrap();
+        let complete = |size| CompleteRequest {
+            destination: request.destination.clone(),
+            upload_id: upload_id.clone(),
+            parts: vec![part.clone()],
+            condition: WriteCondition::None,
+            checksum_algorithm: None,
+            expected: ExpectedObject {
+                size: Some(size),
+                checksum: None,
+            },
+        };
+        let err = store
+            .complete_multipart_upload(&complete(11))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "InvalidRequest");
+        assert_eq!(memory(&store).pending_uploads(), vec![upload_id.clone()]);
+        store
+            .complete_multipart_upload(&complete(10))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn near_the_deadline_no_part_starts_and_the_retry_continues_the_upload() {
         let (store, head, body) = setup().await;
-        let deadline = Instant::now() + Duration::from_secs(2);
         let request = backup_request(&head);
-        let err = copy(&store, &head, &request, &small_parts(), Some(deadline))
+        let err = copy(&store, &head, &request, &small_parts(), soon())
             .await
             .unwrap_err();
         assert!(
@@ -423,66 +733,266 @@ mod tests {
                 err,
                 CopyError::DeadlineNear {
                     parts_done: 0,
-                    parts_total: 3
+                    parts_total: 3,
+                    resumable: true
                 }
             ),
             "{err:?}"
         );
-        assert_eq!(
-            store.inner().inner().pending_uploads().len(),
-            1,
-            "left open"
-        );
+        assert_eq!(memory(&store).pending_uploads().len(), 1, "left open");
+        assert_eq!(records(&store).len(), 1, "and recorded");
         assert_eq!(store.counts().part_copies, 0);
 
         copy(&store, &head, &request, &small_parts(), None)
             .await
             .expect("the retry finishes the copy");
         let counts = store.counts();
-        assert_eq!(counts.multipart_starts, 1, "the open upload was continued");
+        assert_eq!(
+            counts.multipart_starts, 1,
+            "the recorded upload was continued"
+        );
         assert_eq!(counts.part_copies, 3, "each part copied once");
-        assert!(store.inner().inner().pending_uploads().is_empty());
-        let copied = store
-            .inner()
-            .inner()
-            .object("backup-bucket", "big.bin")
-            .unwrap();
+        assert!(memory(&store).pending_uploads().is_empty());
+        assert!(records(&store).is_empty());
+        let copied = memory(&store).object("backup-bucket", "big.bin").unwrap();
         assert_eq!(copied.body, body);
     }
 
-    /// An open upload started before the source was last written holds older bytes: it is
-    /// aborted and the copy starts over.
+    /// Without a state location a copy cannot be resumed: at the deadline it aborts the upload
+    /// it created, and says how to let copies resume.
     #[tokio::test]
-    async fn an_upload_older_than_the_source_is_aborted_not_continued() {
+    async fn without_copy_state_a_paused_copy_aborts_its_own_upload() {
         let (store, head, _) = setup().await;
-        let request = backup_request(&head);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        copy(&store, &head, &request, &small_parts(), Some(deadline))
+        let settings = CopySettings {
+            state: None,
+            ..small_parts()
+        };
+        let err = copy(&store, &head, &backup_request(&head), &settings, soon())
             .await
             .unwrap_err();
-        let memory = store.inner().inner();
-        let mut newer = memory.object("src-bucket", "big.bin").unwrap();
-        newer.body.iter_mut().for_each(|b| *b = b.wrapping_add(1));
-        newer.etag = "newer-etag".into();
-        memory.put_object("src-bucket", "big.bin", newer.clone());
-        let head = store
-            .head_object(&ObjectLocation::current("src-bucket", "big.bin"))
+        assert!(
+            matches!(
+                err,
+                CopyError::DeadlineNear {
+                    resumable: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("COPY_STATE"), "{err}");
+        assert!(memory(&store).pending_uploads().is_empty());
+        assert!(records(&store).is_empty());
+    }
+
+    /// Defect 1: an upload somebody else opened at the destination (a producer writing a new
+    /// version of the key being rewritten, with parts or without) is never continued,
+    /// completed or aborted; the copy makes and completes its own.
+    #[tokio::test]
+    async fn a_producers_open_uploads_are_never_touched() {
+        let (store, head, body) = setup().await;
+        let empty = memory(&store).start_foreign_upload("src-bucket", "big.bin");
+        let busy = memory(&store).start_foreign_upload("src-bucket", "big.bin");
+        let current = ObjectLocation::current("src-bucket", "big.bin");
+        let rewrite = CopyRequest {
+            source: current.clone(),
+            source_if_match: Some(head.etag.clone()),
+            destination: current,
+            destination_condition: WriteCondition::IfMatch(head.etag.clone()),
+            storage_class: StorageClass::StandardIa,
+            encryption: None,
+            tags: TagDirective::Copy,
+            website_redirect: None,
+            metadata: MetadataDirective::Copy,
+        };
+        // Paused once, then finished: both attempts leave the producer's uploads alone.
+        copy(&store, &head, &rewrite, &small_parts(), soon())
+            .await
+            .unwrap_err();
+        copy(&store, &head, &rewrite, &small_parts(), None)
             .await
             .unwrap();
-        let request = backup_request(&head);
-        copy(&store, &head, &request, &small_parts(), None)
-            .await
-            .expect("copy of the newer object");
-        assert_eq!(store.counts().multipart_starts, 2, "started over");
-        assert_eq!(
-            store.counts().multipart_aborts,
-            1,
-            "the stale upload was aborted"
+        let pending = memory(&store).pending_uploads();
+        assert!(
+            pending.contains(&empty) && pending.contains(&busy),
+            "{pending:?}"
         );
-        assert!(memory.pending_uploads().is_empty());
+        assert_eq!(pending.len(), 2, "only the copy's own upload was completed");
+        assert_eq!(store.counts().multipart_aborts, 0);
+        let rewritten = memory(&store).object("src-bucket", "big.bin").unwrap();
+        assert_eq!(rewritten.body, body);
+        assert_eq!(rewritten.storage_class, StorageClass::StandardIa);
+    }
+
+    /// Defect 2: a paused copy of one write of the source is never continued by the copy of
+    /// another write (overlapping uploads of one key): the new write's copy makes its own
+    /// upload, the older one's (the function's own, recorded) is aborted as superseded, and the
+    /// backup holds exactly the newer bytes.
+    #[tokio::test]
+    async fn a_copy_never_continues_another_writes_upload() {
+        let (store, head, _) = setup().await;
+        copy(
+            &store,
+            &head,
+            &backup_request(&head),
+            &small_parts(),
+            soon(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(memory(&store).pending_uploads().len(), 1);
+        let newer = big_object(1);
+        let newer_body = newer.body.clone();
+        memory(&store).put_object("src-bucket", "big.bin", newer);
+        let newer_head = head_of(&store).await;
+        copy(
+            &store,
+            &newer_head,
+            &backup_request(&newer_head),
+            &small_parts(),
+            None,
+        )
+        .await
+        .expect("copy of the newer write");
+        assert_eq!(store.counts().multipart_starts, 2, "a new upload");
+        assert_eq!(store.counts().part_copies, 3, "no part of the old one used");
         assert_eq!(
-            memory.object("backup-bucket", "big.bin").unwrap().body,
-            newer.body
+            memory(&store)
+                .object("backup-bucket", "big.bin")
+                .unwrap()
+                .body,
+            newer_body
+        );
+        assert!(
+            memory(&store).pending_uploads().is_empty(),
+            "the superseded upload was aborted"
+        );
+        assert!(records(&store).is_empty());
+    }
+
+    /// Defect 6: two attempts at one copy (a duplicate delivery, or `s3pp scan --apply` beside
+    /// the function): while one holds the copy's lease the other touches nothing and fails as
+    /// transient; once the lease is released it continues the recorded upload.
+    #[tokio::test]
+    async fn a_copy_held_by_another_attempt_is_left_alone() {
+        let (store, head, body) = setup().await;
+        let request = backup_request(&head);
+        let settings = small_parts();
+        let identity = {
+            let start = multipart_start(&store, &head, &request, None)
+                .await
+                .unwrap();
+            let checksum = source_checksum(&store, &head, &request).await;
+            let start = MultipartStart {
+                checksum_algorithm: checksum.as_ref().map(|c| c.algorithm),
+                ..start
+            };
+            CopyIdentity::new(
+                &head,
+                &request,
+                &start,
+                &part_ranges(head.size, settings.part_size),
+            )
+        };
+        // The first attempt claims the copy with a long lease and is still running.
+        let Claim { mut tracker, .. } = Tracker::claim(
+            &store,
+            settings.state.as_ref(),
+            identity,
+            Some(Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+        let upload = store
+            .create_multipart_upload(
+                &multipart_start(&store, &head, &request, None)
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        tracker.record_upload(&store, &upload).await.unwrap();
+        let before = store.counts();
+        let err = copy(&store, &head, &request, &settings, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CopyError::Busy { .. }), "{err:?}");
+        let after = store.counts();
+        assert_eq!(
+            (
+                after.multipart_starts,
+                after.part_copies,
+                after.multipart_aborts
+            ),
+            (
+                before.multipart_starts,
+                before.part_copies,
+                before.multipart_aborts
+            ),
+            "nothing touched"
+        );
+        // The holder pauses: the next attempt continues its upload.
+        tracker.release(&store, &upload).await;
+        copy(&store, &head, &request, &settings, None)
+            .await
+            .unwrap();
+        assert_eq!(store.counts().multipart_starts, before.multipart_starts);
+        assert_eq!(
+            memory(&store)
+                .object("backup-bucket", "big.bin")
+                .unwrap()
+                .body,
+            body
+        );
+        assert!(memory(&store).pending_uploads().is_empty());
+    }
+
+    /// An attempt that died holding the lease (its invocation timed out) is taken over once
+    /// the lease has run out: a lease is the deadline plus [`LEASE_SKEW`].
+    #[tokio::test]
+    async fn an_abandoned_copy_is_taken_over_after_its_lease() {
+        let (store, head, body) = setup().await;
+        let request = backup_request(&head);
+        let settings = small_parts();
+        let record_key = {
+            copy(&store, &head, &request, &settings, soon())
+                .await
+                .unwrap_err();
+            records(&store).remove(0)
+        };
+        // Rewrite the record as a live attempt that died would have left it: leased until a
+        // moment ago.
+        let location = ObjectLocation::current("backup-bucket", &record_key);
+        let found = store.get_record(&location).await.unwrap().unwrap();
+        let mut record: serde_json::Value = serde_json::from_slice(&found.body).unwrap();
+        let past = SystemTime::now() - LEASE_SKEW;
+        record["lease_until"] = serde_json::json!(
+            past.duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        );
+        store
+            .put_record(
+                &location,
+                &serde_json::to_vec(&record).unwrap(),
+                &WriteCondition::IfMatch(found.etag),
+            )
+            .await
+            .unwrap();
+        copy(&store, &head, &request, &settings, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.counts().multipart_starts,
+            1,
+            "taken over, not restarted"
+        );
+        assert_eq!(
+            memory(&store)
+                .object("backup-bucket", "big.bin")
+                .unwrap()
+                .body,
+            body
         );
     }
 

@@ -2,13 +2,16 @@
 //! (from the exact version / ETag seen), then the single in-place rewrite, then tags.
 
 pub mod copy;
-pub mod resume;
+pub mod copy_state;
 
 use std::time::Instant;
 
+use crate::backup_record::SourceRecord;
 use crate::object::{ObjectHead, ObjectLocation};
-use crate::plan::{Action, Plan};
-use crate::store::{CopyRequest, ObjectStore, TagDirective, WriteCondition};
+use crate::plan::{Action, BackupCondition, Plan};
+use crate::store::{
+    CopyRequest, MetadataDirective, ObjectHeaders, ObjectStore, TagDirective, WriteCondition,
+};
 use copy::{CopyError, CopySettings};
 
 /// A plan step that failed; the steps before it were applied.
@@ -29,34 +32,59 @@ pub struct ApplyError {
 /// The object a backup copies: which one, as long as its ETag is still this one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackupSource {
-    /// The source (a specific version when `version_id` is set).
+    /// The source (a specific version when `version_id` is set; the current object, guarded by
+    /// `etag`, for the backup of the current version).
     pub location: ObjectLocation,
     /// Its ETag (`x-amz-copy-source-if-match`).
     pub etag: String,
     /// Its website redirect location, which CopyObject drops unless it is restated.
     pub website_redirect: Option<String>,
+    /// Its metadata and content headers with the backup's record of its source added, when
+    /// known (after HEAD); `None` copies them as they are, without a record.
+    pub headers: Option<ObjectHeaders>,
+}
+
+impl BackupSource {
+    /// The current object `head` describes, guarded by its ETag, with the backup's record of it
+    /// (or without one, with a warning, when S3's 2 KB metadata limit leaves no room).
+    pub fn current(head: &ObjectHead) -> Self {
+        let metadata = SourceRecord::of(head).stamp(&head.metadata);
+        if metadata.is_none() {
+            tracing::warn!(
+                bucket = head.location.bucket,
+                key = head.location.key,
+                "the object's metadata leaves no room for the backup's source record under S3's 2 KB limit; the backup is made without one"
+            );
+        }
+        Self {
+            location: ObjectLocation::current(&head.location.bucket, &head.location.key),
+            etag: head.etag.clone(),
+            website_redirect: head.website_redirect.clone(),
+            headers: metadata.map(|metadata| ObjectHeaders {
+                content_type: head.content_type.clone(),
+                content_headers: head.content_headers.clone(),
+                metadata,
+            }),
+        }
+    }
 }
 
 /// The CopyObject request that makes `action`, a backup, from `source` (`None` for any other
-/// action): to an empty destination only (`If-None-Match: *`) when the plan did not read the
-/// backup location; only over the object with `replacing_etag` (`If-Match`) when it names one;
-/// else replacing what the plan saw there and judged safe to replace (a new version in a
-/// versioned backup bucket).
+/// action): to an empty destination only (`If-None-Match: *`), or only over the object the
+/// plan judged replaceable (`If-Match` its ETag), as the action's condition says.
 pub fn backup_request(action: &Action, source: BackupSource) -> Option<CopyRequest> {
     let Action::Backup {
         destination,
         storage_class,
         encryption,
-        only_if_absent,
-        replacing_etag,
+        condition,
     } = action
     else {
         return None;
     };
-    let destination_condition = match (only_if_absent, replacing_etag) {
-        (true, _) => WriteCondition::IfAbsent,
-        (false, Some(etag)) => WriteCondition::IfMatch(etag.clone()),
-        (false, None) => WriteCondition::None,
+    let destination_condition = match condition {
+        BackupCondition::OnlyIfAbsent => WriteCondition::IfAbsent,
+        BackupCondition::Replacing(etag) => WriteCondition::IfMatch(etag.clone()),
     };
     Some(CopyRequest {
         source: source.location,
@@ -67,6 +95,9 @@ pub fn backup_request(action: &Action, source: BackupSource) -> Option<CopyReque
         encryption: encryption.clone(),
         tags: TagDirective::Copy,
         website_redirect: source.website_redirect,
+        metadata: source.headers.map_or(MetadataDirective::Copy, |h| {
+            MetadataDirective::Replace(Box::new(h))
+        }),
     })
 }
 
@@ -90,13 +121,8 @@ pub async fn apply<S: ObjectStore>(
         };
         match action {
             Action::Backup { .. } => {
-                let source = BackupSource {
-                    location: head.location.clone(),
-                    etag: head.etag.clone(),
-                    website_redirect: head.website_redirect.clone(),
-                };
                 // Always a request: the action is a backup.
-                let Some(request) = backup_request(action, source) else {
+                let Some(request) = backup_request(action, BackupSource::current(head)) else {
                     continue;
                 };
                 copy::copy(store, head, &request, settings, deadline)
@@ -124,6 +150,7 @@ pub async fn apply<S: ObjectStore>(
                         .clone()
                         .map_or(TagDirective::Copy, TagDirective::Replace),
                     website_redirect: head.website_redirect.clone(),
+                    metadata: MetadataDirective::Copy,
                 };
                 copy::copy(store, head, &request, settings, deadline)
                     .await

@@ -211,6 +211,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                 copy: config.copy.clone(),
                 deadline: None,
                 server: config.server,
+                facts: Default::default(),
             };
             let target = ObjectRef {
                 location: ObjectLocation::current(&object.bucket, &object.key),
@@ -246,6 +247,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                 copy: config.copy.clone(),
                 deadline: None,
                 server: config.server,
+                facts: Default::default(),
             };
             let concurrency = concurrency.map_or(config.max_concurrency, usize::from);
             let progress = scan::progress_bar();

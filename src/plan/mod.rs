@@ -5,8 +5,10 @@
 
 use serde::Serialize;
 
+use crate::backup_record::SourceRecord;
 use crate::object::{
-    Acl, ActualEncryption, ArchiveState, MAX_TAGS, ObjectHead, ObjectLocation, StorageClass, Tags,
+    Acl, ActualEncryption, ArchiveState, MAX_TAGS, ObjectHead, ObjectLocation, ObjectLock,
+    StorageClass, Tags,
 };
 use crate::policy::{BackupSpec, EncryptionSpec, KmsKey, RestoreSpec, Rule};
 
@@ -37,6 +39,29 @@ pub enum BackupState {
     Unread,
 }
 
+/// The condition a backup write carries on its destination, checked by S3 when the write
+/// completes (CopyObject, CompleteMultipartUpload): 412 when it does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupCondition {
+    /// Only where nothing is (`If-None-Match: *`).
+    OnlyIfAbsent,
+    /// Only over the object with this ETag (`If-Match`): the one the plan judged replaceable.
+    Replacing(String),
+}
+
+/// What the evidence says about whether a backup holds the source's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameBytes {
+    /// Proven the same: equal checksums, equal plain-MD5 ETags, or a record naming this write.
+    Yes,
+    /// Proven different: sizes, full-object checksums or plain-MD5 ETags differ, or the record
+    /// names another write of the source.
+    No,
+    /// Nothing comparable (no common checksum, ETags that are not MD5s, no record).
+    Unknown,
+}
+
 /// One change to make.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -50,14 +75,9 @@ pub enum Action {
         /// Encryption of the copy; `None` leaves it to the backup bucket's default.
         #[serde(skip_serializing_if = "Option::is_none")]
         encryption: Option<EncryptionSpec>,
-        /// Copy only if nothing is at the destination (`If-None-Match: *`): the backup
-        /// location was not read first.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        only_if_absent: bool,
-        /// Replace only the backup with this ETag (`If-Match`): one with the source's bytes
-        /// that lacks its website redirect location (which a copy keeps only when restated).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        replacing_etag: Option<String>,
+        /// What the copy may replace: nothing, or exactly the object seen there. Every backup
+        /// write is conditional, so a copy never lands on what it was not planned against.
+        condition: BackupCondition,
     },
     /// Copy the object onto itself once, with the target class and encryption (metadata and
     /// content headers kept; tags kept, or replaced by `tags` when those must change too).
@@ -219,6 +239,24 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Plan {
     plan
 }
 
+/// Whether `rule` asks `head`'s object to change class or encryption (which takes an in-place
+/// rewrite, unless something holds it back): what decides whether its Object Lock must be
+/// known before planning.
+pub fn wants_rewrite(head: &ObjectHead, rule: &Rule, ia_min_size: u64) -> bool {
+    let input = PlanInput {
+        head,
+        tags: &Tags::new(),
+        backup: &BackupState::Absent,
+        ia_min_size,
+        acl: None,
+    };
+    target_storage_class(input, rule, &mut Vec::new()) != head.storage_class
+        || rule
+            .encryption
+            .as_ref()
+            .is_some_and(|spec| !encryption_complies(spec, &head.encryption))
+}
+
 /// Why the object cannot be copied at all right now, if it cannot.
 enum CopyBlocker {
     /// Archived (or being restored): copies need a restore first.
@@ -344,13 +382,21 @@ fn restore_request(head: &ObjectHead, restore: &RestoreSpec) -> (Action, Option<
     (action, note)
 }
 
-/// Why an in-place rewrite must not run even though class or encryption differ.
+/// Why an in-place rewrite must not run even though class or encryption differ: the object
+/// is under Object Lock, or it cannot be told that it is not.
 fn rewrite_blocker(head: &ObjectHead) -> Option<String> {
-    head.object_lock.as_ref().map(|lock| {
-        format!(
+    match &head.object_lock {
+        ObjectLock::Unlocked => None,
+        ObjectLock::Locked(lock) => Some(format!(
             "object is under Object Lock ({lock}); a rewrite would make a new version that does not carry this retention, so its class and encryption are left as they are"
-        )
-    })
+        )),
+        ObjectLock::Unknown(why) => Some(format!(
+            "cannot tell whether the object is under Object Lock ({why}); a rewrite of a locked object would make a new version without its retention, so its class and encryption are left as they are"
+        )),
+        ObjectLock::NotReported => Some(
+            "HEAD reported no Object Lock, which is no evidence when the role may not read it; its class and encryption are left as they are until that is known".into(),
+        ),
+    }
 }
 
 /// The ACL without public grants, when the rule removes them and the object has some.
@@ -363,38 +409,65 @@ fn public_acl(input: PlanInput<'_>, rule: &Rule) -> Option<Acl> {
 
 fn plan_backup(input: PlanInput<'_>, rule: &Rule, unmet: &mut Vec<String>) -> Option<Action> {
     let spec = rule.backup.as_ref()?;
-    let source = &input.head.location;
+    let head = input.head;
+    let source = &head.location;
     if is_in_backup_location(source, spec) {
         unmet.push("object is in the rule's backup location; it is not backed up again".into());
         return None;
     }
-    let storage_class = backup_storage_class(spec, input.head.size, input.ia_min_size, unmet);
-    if let BackupState::Found(copy) = input.backup {
-        if backup_is_current(input.head, copy) {
-            if copy.website_redirect == input.head.website_redirect {
-                return None;
-            }
-            // The same bytes, without the redirect (an earlier copy that could not restate
-            // it): only that object is replaced, so nothing else can be lost.
-            let replacing = Some(copy.etag.clone());
-            return Some(backup_action(spec, source, storage_class, false, replacing));
-        }
-        if overwrite_is_unsafe(input.head, copy) {
-            unmet.push(format!(
-                "the backup location s3://{}/{} holds a different object written after this one, in a bucket without versioning; it is not overwritten (move it, or use a versioned backup bucket)",
-                copy.location.bucket, copy.location.key
-            ));
+    let storage_class = backup_storage_class(spec, head.size, input.ia_min_size, unmet);
+    let BackupState::Found(copy) = input.backup else {
+        // Nothing there (or not looked): the copy asks for an empty destination.
+        return Some(backup_action(
+            spec,
+            source,
+            storage_class,
+            BackupCondition::OnlyIfAbsent,
+        ));
+    };
+    let replacing = BackupCondition::Replacing(copy.etag.clone());
+    if same_bytes(head, copy) == SameBytes::Yes {
+        if copy.website_redirect == head.website_redirect {
             return None;
         }
+        // The same bytes, without the redirect (an earlier copy that could not restate
+        // it): only that object is replaced, so nothing else can be lost.
+        return Some(backup_action(spec, source, storage_class, replacing));
     }
-    let only_if_absent = matches!(input.backup, BackupState::Unread);
-    Some(backup_action(
-        spec,
-        source,
-        storage_class,
-        only_if_absent,
-        None,
-    ))
+    match replaceable(head, copy, spec) {
+        Ok(()) => Some(backup_action(spec, source, storage_class, replacing)),
+        Err(reason) => {
+            unmet.push(reason);
+            None
+        }
+    }
+}
+
+/// Whether the object at the backup location, which does not hold this write's bytes (or
+/// cannot be shown to), may be replaced by a copy of it. In a versioned backup bucket (HEAD
+/// reported a version id) the replaced object stays as a noncurrent version, so it may. In a
+/// bucket without versioning replacing loses it for good: only a backup recorded as this
+/// source's (an earlier write of it) is replaced, or, when the rule allows it, an object with
+/// no record at all (a backup made before backups were recorded). Which of two writes is
+/// newer is never judged here, and never from Last-Modified: the copy is made from the
+/// source's current object (`x-amz-copy-source-if-match` its ETag) and lands only on the
+/// object seen (`If-Match`), so S3 refuses it when either has changed since.
+fn replaceable(head: &ObjectHead, copy: &ObjectHead, spec: &BackupSpec) -> Result<(), String> {
+    if copy.location.version_id.is_some() {
+        return Ok(());
+    }
+    let location = format!("s3://{}/{}", copy.location.bucket, copy.location.key);
+    match SourceRecord::read(&copy.metadata) {
+        Some(record) if record.bucket == head.location.bucket => Ok(()),
+        Some(record) => Err(format!(
+            "the backup location {location} holds a backup of an object in bucket {}, in a bucket without versioning; it is not overwritten (give the rules' backups distinct prefixes, or use a versioned backup bucket)",
+            record.bucket
+        )),
+        None if spec.replace_unrecorded => Ok(()),
+        None => Err(format!(
+            "the backup location {location} holds an object that is not recorded as a backup of this one, in a bucket without versioning; it is not overwritten (move it, use a versioned backup bucket, or set backup.replace_unrecorded if it is a backup made before backups were recorded)"
+        )),
+    }
 }
 
 /// The backup copy `rule` asks for, for an object of `size` bytes at `source` whose backup
@@ -413,26 +486,32 @@ pub fn backup_into_empty_location(
         return None;
     }
     let storage_class = backup_storage_class(spec, size, ia_min_size, &mut Vec::new());
-    Some(backup_action(spec, source, storage_class, true, None))
+    Some(backup_action(
+        spec,
+        source,
+        storage_class,
+        BackupCondition::OnlyIfAbsent,
+    ))
 }
 
 fn is_in_backup_location(source: &ObjectLocation, spec: &BackupSpec) -> bool {
-    source.bucket == spec.bucket && source.key.starts_with(&spec.prefix)
+    spec.holds(&source.bucket, &source.key)
 }
 
 fn backup_action(
     spec: &BackupSpec,
     source: &ObjectLocation,
     storage_class: StorageClass,
-    only_if_absent: bool,
-    replacing_etag: Option<String>,
+    condition: BackupCondition,
 ) -> Action {
     Action::Backup {
-        destination: ObjectLocation::current(&spec.bucket, spec.key_for(&source.key)),
+        destination: ObjectLocation::current(
+            &spec.bucket,
+            spec.key_for(&source.bucket, &source.key),
+        ),
         storage_class,
         encryption: spec.encryption.clone(),
-        only_if_absent,
-        replacing_etag,
+        condition,
     }
 }
 
@@ -455,40 +534,45 @@ fn backup_storage_class(
     wanted
 }
 
-/// In a bucket without versioning, replacing an object at the backup key loses it for good:
-/// that is done only when it is older than the source (an earlier backup), never when someone
-/// wrote it after the source (older bytes never go over newer ones). In a versioned backup
-/// bucket (HEAD reports a version id) the replaced object stays as a noncurrent version.
-fn overwrite_is_unsafe(source: &ObjectHead, existing: &ObjectHead) -> bool {
-    existing.location.version_id.is_none()
-        && matches!((existing.last_modified, source.last_modified), (Some(e), Some(s)) if e > s)
-}
-
-/// A backup is current when it holds the same bytes: equal content checksums (same algorithm),
-/// else equal ETags where ETags are plain MD5s, else (SSE-KMS or multipart ETags, no common
-/// checksum) equal size and written no earlier than the source.
-pub fn backup_is_current(source: &ObjectHead, copy: &ObjectHead) -> bool {
+/// Whether `copy` holds `source`'s bytes, from evidence only: sizes; content checksums of the
+/// same algorithm (full-object ones prove a difference, equal ones prove sameness); the
+/// copy's record of the write it was made from; plain MD5 ETags. Never Last-Modified: a
+/// multipart upload's Last-Modified can be when it started, and it has whole-second precision.
+pub fn same_bytes(source: &ObjectHead, copy: &ObjectHead) -> SameBytes {
     if source.size != copy.size {
-        return false;
+        return SameBytes::No;
     }
-    // Equal checksums prove equal bytes. Different ones prove a difference only for
-    // full-object checksums: a composite one (`…-N`) depends on the part layout.
     if let (Some(a), Some(b)) = (&source.checksum, &copy.checksum)
         && a.algorithm == b.algorithm
     {
         if a.value == b.value {
-            return true;
+            return SameBytes::Yes;
         }
-        if !(a.value.contains('-') || b.value.contains('-')) {
-            return false;
+        if a.full_object && b.full_object {
+            return SameBytes::No;
         }
+    }
+    if let Some(record) = SourceRecord::read(&copy.metadata)
+        && record.bucket == source.location.bucket
+    {
+        return if record.names(source) {
+            SameBytes::Yes
+        } else {
+            SameBytes::No
+        };
     }
     if source.etag == copy.etag {
-        return true;
+        return SameBytes::Yes;
     }
-    let comparable_etags = is_plain_md5_etag(source) && is_plain_md5_etag(copy);
-    !comparable_etags
-        && matches!((source.last_modified, copy.last_modified), (Some(s), Some(c)) if c >= s)
+    if is_plain_md5_etag(source) && is_plain_md5_etag(copy) {
+        return SameBytes::No;
+    }
+    SameBytes::Unknown
+}
+
+/// Whether the evidence proves that `copy` holds `source`'s bytes.
+pub fn backup_is_current(source: &ObjectHead, copy: &ObjectHead) -> bool {
+    same_bytes(source, copy) == SameBytes::Yes
 }
 
 /// Plain (non-KMS, single-part) ETags are the MD5 of the bytes and so comparable across objects.

@@ -1,7 +1,7 @@
 //! Table tests of the pure plan.
 
 use super::*;
-use crate::object::{Acl, ArchiveState};
+use crate::object::{Acl, ArchiveState, Checksum};
 use crate::policy::Policy;
 use crate::policy::document::parse_policy;
 
@@ -24,7 +24,7 @@ fn head(size: u64) -> ObjectHead {
         metadata: Default::default(),
         content_headers: Default::default(),
         archive_access_tier: None,
-        object_lock: None,
+        object_lock: ObjectLock::Unlocked,
     }
 }
 
@@ -70,15 +70,18 @@ fn action_names(plan: &Plan) -> Vec<&'static str> {
     plan.actions.iter().map(Action::name).collect()
 }
 
-/// A backup of `source` in a versioned backup bucket (as the template creates), written just
-/// after it.
+/// A backup of `source` in a versioned backup bucket (as the template creates), with the
+/// record a backup carries of the write it was copied from.
 fn backup_of(source: &ObjectHead) -> ObjectHead {
+    let metadata = SourceRecord::of(source)
+        .stamp(&source.metadata)
+        .expect("room for the record");
     ObjectHead {
         location: ObjectLocation {
             version_id: Some("backup-version".into()),
             ..ObjectLocation::current("backup-bucket", &source.location.key)
         },
-        last_modified: source.last_modified.map(|t| t + 1),
+        metadata,
         ..source.clone()
     }
 }
@@ -359,67 +362,92 @@ fn non_compliant_encryption_is_replaced_by_the_rules() {
 #[test]
 fn backup_goes_first_with_prefix_class_and_encryption() {
     let rule = rule(
-        "storage_class: STANDARD_IA\nbackup: { bucket: backup-bucket, prefix: copies/, storage_class: GLACIER_IR, encryption: AES256 }",
+        "storage_class: STANDARD_IA\nbackup: { bucket: backup-bucket, prefix: \"copies/{bucket}/\", storage_class: GLACIER_IR, encryption: AES256 }",
     );
     let plan = plan_for(&rule, &head(200 * 1024), &Tags::new(), None);
     assert_eq!(
         plan.actions[0],
         Action::Backup {
-            destination: ObjectLocation::current("backup-bucket", "copies/reports/q3.csv"),
+            destination: ObjectLocation::current(
+                "backup-bucket",
+                "copies/src-bucket/reports/q3.csv"
+            ),
             storage_class: StorageClass::GlacierIr,
             encryption: Some(EncryptionSpec::Aes256),
-            only_if_absent: false,
-            replacing_etag: None,
+            condition: BackupCondition::OnlyIfAbsent,
         }
     );
     assert!(matches!(plan.actions[1], Action::Rewrite { .. }));
 }
 
+/// Whether a backup holds the source's bytes is decided from evidence only: checksums, the
+/// backup's record of the write it was copied from, plain MD5 ETags; never Last-Modified.
 #[test]
 fn backup_currency() {
     let rule = rule("backup: backup-bucket");
     let source = head(10);
     let current = backup_of(&source);
+    assert_eq!(same_bytes(&source, &current), SameBytes::Yes);
     assert!(
         plan_for(&rule, &source, &Tags::new(), Some(&current)).is_empty(),
-        "same ETag"
+        "recorded as a copy of this write"
     );
 
     let mut other_size = current.clone();
     other_size.size = 11;
-    other_size.etag = "other".into();
+    assert_eq!(same_bytes(&source, &other_size), SameBytes::No);
     assert_eq!(
         action_names(&plan_for(&rule, &source, &Tags::new(), Some(&other_size))),
         ["backup"]
     );
 
-    let mut other_bytes = current.clone();
-    other_bytes.etag = "other".into();
+    let mut unrecorded = current.clone();
+    unrecorded.metadata = Default::default();
+    unrecorded.etag = "other".into();
     assert_eq!(
-        action_names(&plan_for(&rule, &source, &Tags::new(), Some(&other_bytes))),
-        ["backup"],
+        same_bytes(&source, &unrecorded),
+        SameBytes::No,
         "plain MD5 ETags that differ mean different bytes"
     );
 
+    // SSE-KMS ETags are not MD5s: without a checksum or a record nothing is known, whatever
+    // the times say, and the copy is made again (conditionally).
     let mut kms_source = source.clone();
     kms_source.encryption = kms(KEY_A);
-    let mut kms_copy = backup_of(&kms_source);
+    let mut kms_copy = unrecorded.clone();
+    kms_copy.encryption = kms(KEY_A);
     kms_copy.etag = "unrelated-kms-etag".into();
-    assert!(
-        plan_for(&rule, &kms_source, &Tags::new(), Some(&kms_copy)).is_empty(),
-        "KMS: size and age"
-    );
-    kms_copy.last_modified = Some(50);
-    assert_eq!(
-        action_names(&plan_for(&rule, &kms_source, &Tags::new(), Some(&kms_copy))),
-        ["backup"],
-        "a copy older than the source is stale"
-    );
+    for last_modified in [Some(50), Some(500)] {
+        kms_copy.last_modified = last_modified;
+        assert_eq!(same_bytes(&kms_source, &kms_copy), SameBytes::Unknown);
+        assert_eq!(
+            plan_for(&rule, &kms_source, &Tags::new(), Some(&kms_copy)).actions,
+            vec![Action::Backup {
+                destination: ObjectLocation::current("backup-bucket", "src-bucket/reports/q3.csv"),
+                storage_class: StorageClass::Standard,
+                encryption: None,
+                condition: BackupCondition::Replacing("unrelated-kms-etag".into()),
+            }],
+            "every replacement names the object it replaces"
+        );
+    }
+    // A record of another write of the source: not these bytes.
+    let mut older_write = backup_of(&kms_source);
+    older_write.etag = "backup-etag".into();
+    older_write.metadata = SourceRecord::of(&ObjectHead {
+        etag: "an-earlier-write".into(),
+        ..kms_source.clone()
+    })
+    .stamp(&Default::default())
+    .unwrap();
+    assert_eq!(same_bytes(&kms_source, &older_write), SameBytes::No);
 }
 
 #[test]
 fn objects_in_their_own_backup_location_are_not_backed_up_again() {
-    let rule = rule("backup: { bucket: src-bucket, prefix: reports/ }");
+    // Any bucket's backups go under `{bucket}/` in src-bucket: `reports/q3.csv` reads as a
+    // backup of bucket `reports`'s `q3.csv`.
+    let rule = rule("backup: src-bucket");
     let plan = plan_for(&rule, &head(10), &Tags::new(), None);
     assert!(plan.is_empty());
     assert_eq!(plan.unmet.len(), 1);
@@ -503,23 +531,22 @@ fn matching_checksums_make_a_backup_current_whatever_the_etags_and_times() {
     let mut source = head(10);
     source.encryption = kms(KEY_A);
     source.etag = "kms-etag".into();
-    source.checksum = Some(crate::object::Checksum {
-        algorithm: "CRC64NVME",
-        value: "abc=".into(),
-    });
+    source.checksum = Some(Checksum::new("CRC64NVME", "abc="));
     let mut copy = backup_of(&source);
+    copy.metadata = Default::default();
     copy.etag = "plain".into();
     copy.last_modified = Some(1);
     assert!(plan_for(&rule, &source, &Tags::new(), Some(&copy)).is_empty());
-    copy.checksum = Some(crate::object::Checksum {
-        algorithm: "CRC64NVME",
-        value: "xyz=".into(),
-    });
+    copy.checksum = Some(Checksum::new("CRC64NVME", "xyz="));
     copy.last_modified = Some(1000);
     assert_eq!(
         action_names(&plan_for(&rule, &source, &Tags::new(), Some(&copy))),
         ["backup"]
     );
+    // Composite checksums that differ may only differ in part layout: not evidence.
+    source.checksum = Some(Checksum::new("SHA256", "abc=-2"));
+    copy.checksum = Some(Checksum::new("SHA256", "xyz=-3"));
+    assert_eq!(same_bytes(&source, &copy), SameBytes::Unknown);
 }
 
 #[test]
@@ -679,7 +706,8 @@ fn cost_guard_keeps_small_backups_in_standard() {
 #[test]
 fn object_lock_skips_the_rewrite_only() {
     let mut locked = head(200 * 1024);
-    locked.object_lock = Some("COMPLIANCE retention until 2030-01-01T00:00:00Z".into());
+    locked.object_lock =
+        ObjectLock::Locked("COMPLIANCE retention until 2030-01-01T00:00:00Z".into());
     let plan = plan_for(
         &rule("storage_class: STANDARD_IA\nbackup: backup-bucket\ntags: { a: b }"),
         &locked,
@@ -690,29 +718,87 @@ fn object_lock_skips_the_rewrite_only() {
     assert!(plan.unmet[0].contains("Object Lock"), "{plan:?}");
 }
 
-/// In an unversioned backup bucket an object written after the source is not overwritten;
-/// an older one (an earlier backup) is, and in a versioned bucket it always may be.
+/// Object Lock that could not be read (HEAD's silence is no evidence, or the reads were
+/// refused) holds the rewrite back, as a lock would; the backup and tags still happen.
 #[test]
-fn a_newer_object_at_the_backup_key_is_not_overwritten_in_an_unversioned_bucket() {
-    let rule = rule("backup: backup-bucket");
+fn an_unknown_object_lock_holds_the_rewrite_back() {
+    let rule = rule("storage_class: STANDARD_IA\nbackup: backup-bucket\ntags: { a: b }");
+    for lock in [
+        ObjectLock::NotReported,
+        ObjectLock::Unknown("GetObjectRetention: AccessDenied".into()),
+    ] {
+        let mut head = head(200 * 1024);
+        head.object_lock = lock;
+        let plan = plan_for(&rule, &head, &Tags::new(), None);
+        assert_eq!(action_names(&plan), ["backup", "put_tags"], "{plan:?}");
+        assert!(plan.unmet[0].contains("Object Lock"), "{plan:?}");
+        assert!(wants_rewrite(&head, &rule, 0));
+    }
+}
+
+/// In a backup bucket without versioning, replacing loses what is there: only a backup
+/// recorded as this source's is replaced (conditionally), or an unrecorded object when the
+/// rule allows it; in a versioned bucket anything may be, as the replaced object is kept.
+/// Which is newer is never judged from Last-Modified.
+#[test]
+fn only_recorded_backups_are_replaced_in_an_unversioned_bucket() {
+    let rule_default = rule("backup: backup-bucket");
+    let adopting = rule("backup: { bucket: backup-bucket, replace_unrecorded: true }");
     let source = head(10);
-    let mut other = backup_of(&source);
-    other.location.version_id = None;
-    other.etag = "someone-elses".into();
-    other.size = 99;
-    other.last_modified = Some(500);
-    let plan = plan_for(&rule, &source, &Tags::new(), Some(&other));
-    assert!(plan.is_empty(), "{plan:?}");
-    assert!(plan.unmet[0].contains("not overwritten"), "{plan:?}");
-    other.last_modified = Some(50);
-    assert_eq!(
-        action_names(&plan_for(&rule, &source, &Tags::new(), Some(&other))),
-        ["backup"]
+    let mut foreign = backup_of(&source);
+    foreign.location.version_id = None;
+    foreign.metadata = Default::default();
+    foreign.etag = "someone-elses".into();
+    foreign.size = 99;
+    for last_modified in [Some(50), Some(500)] {
+        foreign.last_modified = last_modified;
+        let plan = plan_for(&rule_default, &source, &Tags::new(), Some(&foreign));
+        assert!(plan.is_empty(), "{plan:?}");
+        assert!(
+            plan.unmet[0].contains("not recorded as a backup"),
+            "{plan:?}"
+        );
+        let adopted = plan_for(&adopting, &source, &Tags::new(), Some(&foreign));
+        assert!(
+            matches!(&adopted.actions[..], [Action::Backup { condition: BackupCondition::Replacing(etag), .. }] if etag == "someone-elses"),
+            "{adopted:?}"
+        );
+    }
+    // A recorded backup of an earlier write of this source: replaced, only where it is.
+    let mut earlier = backup_of(&ObjectHead {
+        etag: "earlier".into(),
+        size: 99,
+        ..source.clone()
+    });
+    earlier.location.version_id = None;
+    earlier.etag = "earlier-backup".into();
+    let plan = plan_for(&rule_default, &source, &Tags::new(), Some(&earlier));
+    assert!(
+        matches!(&plan.actions[..], [Action::Backup { condition: BackupCondition::Replacing(etag), .. }] if etag == "earlier-backup"),
+        "{plan:?}"
     );
-    other.last_modified = Some(500);
-    other.location.version_id = Some("v2".into());
+    // A backup recorded as another bucket's: never replaced without versioning.
+    let mut elsewhere = earlier.clone();
+    elsewhere.metadata = SourceRecord::of(&ObjectHead {
+        location: ObjectLocation::current("another-source", "reports/q3.csv"),
+        ..source.clone()
+    })
+    .stamp(&Default::default())
+    .unwrap();
+    let plan = plan_for(&adopting, &source, &Tags::new(), Some(&elsewhere));
+    assert!(
+        plan.is_empty() && plan.unmet[0].contains("another-source"),
+        "{plan:?}"
+    );
+    // Versioned: replaced, conditionally.
+    foreign.location.version_id = Some("v2".into());
     assert_eq!(
-        action_names(&plan_for(&rule, &source, &Tags::new(), Some(&other))),
+        action_names(&plan_for(
+            &rule_default,
+            &source,
+            &Tags::new(),
+            Some(&foreign)
+        )),
         ["backup"]
     );
 }
@@ -767,7 +853,7 @@ fn public_grants_are_removed_and_other_grants_kept() {
 #[test]
 fn event_time_backup_and_rule_agree_with_the_plan() {
     let policy: Policy = parse_policy(
-        "ia_min_size: 1000\nrules:\n  - name: small\n    match: { prefix: reports/, max_size: 99 }\n    backup: { bucket: backup-bucket, prefix: small/, storage_class: GLACIER_IR }\n  - name: csv\n    match: { suffix: .csv, content_type: text/csv }\n    backup: backup-bucket\n  - name: rest\n    backup: { bucket: backup-bucket, prefix: rest/, storage_class: STANDARD_IA, encryption: AES256 }\n",
+        "ia_min_size: 1000\nrules:\n  - name: small\n    match: { prefix: reports/, max_size: 99 }\n    backup: { bucket: backup-bucket, prefix: \"small/{bucket}/\", storage_class: GLACIER_IR }\n  - name: csv\n    match: { suffix: .csv, content_type: text/csv }\n    backup: { bucket: backup-bucket, prefix: \"csv/{bucket}/\" }\n  - name: rest\n    backup: { bucket: backup-bucket, prefix: \"rest/{bucket}/\", storage_class: STANDARD_IA, encryption: AES256 }\n",
     )
     .unwrap();
     for size in [0, 99, 100, 999, 1000, 5000] {
@@ -815,7 +901,7 @@ fn a_backup_without_the_sources_redirect_is_replaced_only_where_it_is() {
     assert!(
         matches!(
             plan.actions.as_slice(),
-            [Action::Backup { replacing_etag: Some(etag), only_if_absent: false, .. }] if *etag == without.etag
+            [Action::Backup { condition: BackupCondition::Replacing(etag), .. }] if *etag == without.etag
         ),
         "{plan:?}"
     );

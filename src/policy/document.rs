@@ -8,8 +8,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+use super::backup_location::check_distinct_backup_keys;
 use super::{
-    BackupSpec, DEFAULT_IA_MIN_SIZE, EncryptionSpec, KmsKey, Matcher, Policy, RestoreSpec, Rule,
+    BackupPrefix, BackupSpec, DEFAULT_IA_MIN_SIZE, EncryptionSpec, KmsKey, Matcher, Policy,
+    RestoreSpec, Rule,
 };
 use crate::object::{KNOWN_STORAGE_CLASSES, MAX_TAGS, StorageClass, Tags};
 
@@ -156,18 +158,24 @@ pub(super) struct RawEncryption {
 pub(super) struct RawBackup {
     /// Destination bucket.
     bucket: String,
-    /// Prefix put in front of the source key.
-    #[serde(default)]
-    prefix: String,
+    /// Prefix put in front of the source key; `{bucket}` in it stands for the source bucket's
+    /// name and must be followed by `/` (default: `{bucket}/` when the rule can match several
+    /// buckets, nothing when it names one).
+    prefix: Option<String>,
     /// Storage class of the copy (default STANDARD).
     #[schemars(with = "Option<super::schema::StorageClassName>")]
     storage_class: Option<String>,
     /// Encryption of the copy (default: the backup bucket's default).
     #[schemars(with = "Option<super::schema::EncryptionDoc>")]
     encryption: Option<Value>,
-    /// Versioned buckets: also back up versions that are no longer current.
+    /// Versioned buckets: also back up versions that are no longer current (kept only in a
+    /// versioned backup bucket).
     #[serde(default)]
     all_versions: bool,
+    /// Backup buckets without versioning: an object at a backup key that carries no source
+    /// record (a backup made before backups were recorded) may be replaced (default: kept).
+    #[serde(default)]
+    replace_unrecorded: bool,
     /// The backup bucket's region, e.g. `eu-west-1` (default: found once at run time).
     region: Option<String>,
     /// The 12-digit account id that must own the backup bucket (sent as ExpectedBucketOwner).
@@ -262,6 +270,12 @@ fn validate(document: RawDocument) -> Result<Policy, PolicyError> {
         rules.push(rule);
     }
     check_backup_locations(&rules)?;
+    check_distinct_backup_keys(&rules).map_err(|shared| {
+        invalid(
+            format!("rules[{}].backup.prefix", shared.rule),
+            shared.problem,
+        )
+    })?;
     Ok(Policy {
         rules,
         dry_run: document.dry_run,
@@ -304,7 +318,7 @@ fn validate_rule(index: usize, raw: RawRule) -> Result<Rule, PolicyError> {
         .transpose()?;
     let backup = raw
         .backup
-        .map(|v| validate_backup(&format!("{path}.backup"), v))
+        .map(|v| validate_backup(&format!("{path}.backup"), v, &matcher.buckets))
         .transpose()?;
     let tags = validate_tags(&format!("{path}.tags"), raw.tags)?;
     Ok(Rule {
@@ -451,14 +465,19 @@ fn validate_storage_class(path: &str, name: &str) -> Result<StorageClass, Policy
     }
 }
 
-fn validate_backup(path: &str, value: Value) -> Result<BackupSpec, PolicyError> {
+fn validate_backup(
+    path: &str,
+    value: Value,
+    source_buckets: &[String],
+) -> Result<BackupSpec, PolicyError> {
     let raw = match value {
         Value::String(bucket) => RawBackup {
             bucket,
-            prefix: String::new(),
+            prefix: None,
             storage_class: None,
             encryption: None,
             all_versions: false,
+            replace_unrecorded: false,
             region: None,
             expected_owner: None,
         },
@@ -467,12 +486,17 @@ fn validate_backup(path: &str, value: Value) -> Result<BackupSpec, PolicyError> 
             return Err(invalid(
                 path,
                 format!(
-                    "expected a bucket name or a mapping with bucket, prefix, storage_class, encryption, all_versions, region, expected_owner; found {other:?}"
+                    "expected a bucket name or a mapping with bucket, prefix, storage_class, encryption, all_versions, replace_unrecorded, region, expected_owner; found {other:?}"
                 ),
             ));
         }
     };
     check_bucket_name(&format!("{path}.bucket"), &raw.bucket)?;
+    let prefix = match &raw.prefix {
+        Some(template) => BackupPrefix::parse(template)
+            .map_err(|problem| invalid(format!("{path}.prefix"), problem))?,
+        None => BackupPrefix::default_for(source_buckets),
+    };
     let storage_class = raw
         .storage_class
         .map(|c| validate_storage_class(&format!("{path}.storage_class"), &c))
@@ -508,10 +532,11 @@ fn validate_backup(path: &str, value: Value) -> Result<BackupSpec, PolicyError> 
     }
     Ok(BackupSpec {
         bucket: raw.bucket,
-        prefix: raw.prefix,
+        prefix,
         storage_class,
         encryption,
         all_versions: raw.all_versions,
+        replace_unrecorded: raw.replace_unrecorded,
         region: raw.region,
         expected_owner: raw.expected_owner,
     })
@@ -578,43 +603,50 @@ fn check_tag_text(
 /// Refuses backup locations whose copies another rule (or the same one) would pick up again:
 /// copies of copies, until keys reach S3's 1,024-byte limit. Only rules that name their
 /// buckets are checked here; for rules that cover any bucket, objects in a backup location
-/// are left alone at run time.
+/// are left alone at run time. A backup prefix that names the source bucket is checked for
+/// each bucket its rule names, and by the text before `{bucket}` for a rule of any bucket.
 fn check_backup_locations(rules: &[Rule]) -> Result<(), PolicyError> {
     for (index, rule) in rules.iter().enumerate() {
         let Some(backup) = &rule.backup else {
             continue;
         };
+        let prefixes: Vec<String> =
+            if backup.prefix.names_bucket() && !rule.matcher.buckets.is_empty() {
+                rule.matcher
+                    .buckets
+                    .iter()
+                    .map(|bucket| backup.prefix.expand(bucket).into_owned())
+                    .collect()
+            } else {
+                vec![backup.prefix.literal_head().to_owned()]
+            };
         for (other_index, other) in rules.iter().enumerate() {
             let matcher = &other.matcher;
             if !matcher.buckets.contains(&backup.bucket) {
                 continue;
             }
             let prefix = matcher.prefix.as_deref().unwrap_or_default();
-            let overlap = backup.prefix.starts_with(prefix) || prefix.starts_with(&backup.prefix);
-            if !overlap {
+            let Some(backup_prefix) = prefixes
+                .iter()
+                .find(|p| p.starts_with(prefix) || prefix.starts_with(p.as_str()))
+            else {
                 continue;
-            }
+            };
             let who = if other_index == index {
                 "this rule's own match".to_owned()
             } else {
                 format!("rule `{}` (rules[{other_index}].match)", other.name)
             };
-            let (field, fix) = if backup.prefix.is_empty() {
-                (
-                    format!("rules[{index}].backup.prefix"),
-                    "the backup would overwrite the source objects; use another bucket or give a prefix that no rule matches",
-                )
+            let fix = if backup_prefix.is_empty() {
+                "the backup would overwrite the source objects; use another bucket or give a prefix that no rule matches"
             } else {
-                (
-                    format!("rules[{index}].backup.prefix"),
-                    "use a backup prefix that no rule matches, or narrow that rule's prefix",
-                )
+                "use a backup prefix that no rule matches, or narrow that rule's prefix"
             };
             return Err(invalid(
-                field,
+                format!("rules[{index}].backup.prefix"),
                 format!(
-                    "backups go to s3://{}/{}…, which {who} also covers, so backups would be processed again (copies of copies); {fix}",
-                    backup.bucket, backup.prefix
+                    "backups go to s3://{}/{backup_prefix}…, which {who} also covers, so backups would be processed again (copies of copies); {fix}",
+                    backup.bucket
                 ),
             ));
         }

@@ -1,12 +1,14 @@
 //! The policy: typed, validated rules that say what a compliant object looks like, and how an
 //! object is matched to its rule. Parsing lives in [`document`]; KMS key comparison in [`kms`].
 
+pub mod backup_location;
 pub mod document;
 pub mod kms;
 pub mod schema;
 
 use crate::object::{ObjectHead, StorageClass, Tags};
 
+pub use backup_location::BackupPrefix;
 pub use document::PolicyError;
 pub use kms::KmsKey;
 
@@ -95,14 +97,17 @@ pub enum EncryptionSpec {
 pub struct BackupSpec {
     /// Destination bucket.
     pub bucket: String,
-    /// Prefix put in front of the source key.
-    pub prefix: String,
+    /// Prefix put in front of the source key; may name the source bucket (`{bucket}/`).
+    pub prefix: BackupPrefix,
     /// Storage class of the copy (STANDARD when unset).
     pub storage_class: Option<StorageClass>,
     /// Encryption of the copy (the backup bucket's default when unset).
     pub encryption: Option<EncryptionSpec>,
     /// Back up every version an event names, even one no longer current (versioned buckets).
     pub all_versions: bool,
+    /// In a backup bucket without versioning, replace an object at a backup key that carries
+    /// no source record (a backup made before backups were recorded); otherwise it is kept.
+    pub replace_unrecorded: bool,
     /// The backup bucket's region, when known (skips discovery).
     pub region: Option<String>,
     /// The account that must own the backup bucket (`ExpectedBucketOwner` on every request).
@@ -110,9 +115,14 @@ pub struct BackupSpec {
 }
 
 impl BackupSpec {
-    /// The backup key for a source key.
-    pub fn key_for(&self, source_key: &str) -> String {
-        format!("{}{}", self.prefix, source_key)
+    /// The backup key of the source object `source_bucket/source_key`.
+    pub fn key_for(&self, source_bucket: &str, source_key: &str) -> String {
+        self.prefix.key_for(source_bucket, source_key)
+    }
+
+    /// Whether `bucket/key` lies in this backup location (is a backup, for some source).
+    pub fn holds(&self, bucket: &str, key: &str) -> bool {
+        self.bucket == bucket && self.prefix.holds(key)
     }
 }
 
@@ -180,11 +190,9 @@ impl Policy {
     /// and the function leaves them as they were copied (a rule that covered them would
     /// otherwise back up its own backups, or rewrite them).
     pub fn backup_rule_for(&self, bucket: &str, key: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| {
-            r.backup
-                .as_ref()
-                .is_some_and(|b| b.bucket == bucket && key.starts_with(&b.prefix))
-        })
+        self.rules
+            .iter()
+            .find(|r| r.backup.as_ref().is_some_and(|b| b.holds(bucket, key)))
     }
 
     /// The first rule that matches the object, if any.

@@ -68,16 +68,39 @@ impl EarlyBackup {
             location: source,
             etag: etag.clone(),
             website_redirect: None,
+            // Copied as they are: only HEAD tells them, and this copy goes out beside it.
+            headers: None,
         };
         let request = backup_request(&action, source)?;
         Some(Self { action, request })
     }
 
-    /// Sends the copy (when there is one).
-    pub(super) async fn run<S: ObjectStore>(store: &S, early: Option<Self>) -> EarlyCopy {
-        let Some(early) = early else {
+    /// Prepares and sends the copy, when the event decides it and the backup bucket keeps
+    /// versions. The copy cannot carry the backup's record of its source (only HEAD tells the
+    /// metadata it would have to restate), and a backup without a record can be replaced later
+    /// only where the replaced object is kept: in a versioned bucket. Elsewhere the plan's own
+    /// copy, made after HEAD and recorded, is the backup.
+    pub(super) async fn start<S: ObjectStore>(
+        store: &S,
+        policy: &Policy,
+        object: &ObjectRef,
+        options: &Options,
+    ) -> EarlyCopy {
+        let Some(early) = Self::prepare(policy, object, options) else {
             return EarlyCopy::NotTried;
         };
+        match options
+            .facts
+            .versioning_of(store, &early.request.destination.bucket)
+            .await
+        {
+            Ok(versioning) if versioning.keeps_replaced() => Self::run(store, early).await,
+            _ => EarlyCopy::NotTried,
+        }
+    }
+
+    /// Sends the copy.
+    async fn run<S: ObjectStore>(store: &S, early: Self) -> EarlyCopy {
         match store.copy_object(&early.request).await {
             Ok(_) => EarlyCopy::Written {
                 copy: Box::new(early),
@@ -152,7 +175,9 @@ mod tests {
     use crate::policy::document::parse_policy;
     use crate::reconcile::reconcile;
     use crate::store::StoreError;
+    use crate::store::Versioning;
     use crate::store::WriteCondition;
+    use crate::store::bucket_facts::BucketFacts;
     use crate::store::counting::CountingStore;
     use crate::store::faults::FaultInjectingStore;
     use crate::store::intercept::{CallHook, Intercepted, Operation};
@@ -178,22 +203,34 @@ mod tests {
 
     const POLICY: &str = "encryption: { algorithm: aws:kms, kms_key_id: key-1 }\nbackup: backup-bucket\ntags: { processed-by: s3pp }";
 
-    const OPTIONS: Options = Options {
-        dry_run: false,
-        copy: CopySettings {
-            multipart_threshold: MAX_SINGLE_COPY,
-            part_size: 8 * 1024 * 1024,
-            parts_in_flight: 4,
-            deadline_margin: Duration::from_secs(1),
-        },
-        deadline: None,
-        server: ServerSupport::S3,
-    };
+    /// Where the policy puts `src-bucket/k`'s backup (`{bucket}/`, as for any rule of any bucket).
+    const BACKUP_KEY: &str = "src-bucket/k";
 
+    /// The options of an instance that already knows the backup bucket keeps versions.
+    fn options() -> Options {
+        let facts = BucketFacts::default();
+        facts.learn_versioning("backup-bucket", Versioning::Enabled);
+        Options {
+            facts: std::sync::Arc::new(facts),
+            dry_run: false,
+            copy: CopySettings {
+                multipart_threshold: MAX_SINGLE_COPY,
+                part_size: 8 * 1024 * 1024,
+                parts_in_flight: 4,
+                deadline_margin: Duration::from_secs(1),
+                state: None,
+            },
+            deadline: None,
+            server: ServerSupport::S3_WITH_READS,
+        }
+    }
+
+    /// A source object and a versioned backup bucket (as the template creates).
     fn setup(policy: &str) -> (Store, Policy) {
         let memory = MemoryStore::new();
         memory.create_bucket("src-bucket");
         memory.create_bucket("backup-bucket");
+        memory.enable_versioning("backup-bucket");
         memory.put("src-bucket", "k", b"hello", "text/plain");
         let faults = FaultInjectingStore::new(memory);
         let store = Intercepted::with_hook(CountingStore::new(faults), RoundTrip);
@@ -244,7 +281,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_new_object_takes_two_round_trips_and_three_requests() {
         let (store, policy) = setup(POLICY);
-        let (report, round_trips) = timed(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        let (report, round_trips) =
+            timed(&store, &policy, &event_for(&store, "k"), &options()).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
         assert_eq!(action_names(&report), ["backup", "rewrite"]);
         assert_eq!(
@@ -253,7 +291,7 @@ mod tests {
         );
         let counts = store.inner().counts();
         assert_eq!((counts.heads, counts.get_tags, counts.copies), (1, 0, 2));
-        let backup = stored(&store, "backup-bucket", "k").unwrap();
+        let backup = stored(&store, "backup-bucket", BACKUP_KEY).unwrap();
         assert_eq!(backup.body, b"hello");
         assert_eq!(backup.content_type.as_deref(), Some("text/plain"));
         let source = stored(&store, "src-bucket", "k").unwrap();
@@ -263,55 +301,125 @@ mod tests {
         let (store, policy) = setup(POLICY);
         let mut object = event_for(&store, "k");
         object.etag = None;
-        let (report, round_trips) = timed(&store, &policy, &object, &OPTIONS).await;
+        let (report, round_trips) = timed(&store, &policy, &object, &options()).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
         assert_eq!(round_trips, 3);
+
+        // A cold instance first asks whether the backup bucket keeps versions (once).
+        let (store, policy) = setup(POLICY);
+        let cold = Options {
+            facts: Default::default(),
+            ..options()
+        };
+        let (report, round_trips) = timed(&store, &policy, &event_for(&store, "k"), &cold).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+        assert_eq!(
+            round_trips, 3,
+            "GetBucketVersioning before the copy beside HEAD"
+        );
+        assert_eq!(store.inner().counts().versionings, 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn redelivered_events_change_nothing() {
         let (store, policy) = setup(POLICY);
         let put = event_for(&store, "k");
-        reconcile(&store, &policy, &put, &OPTIONS).await;
+        reconcile(&store, &policy, &put, &options()).await;
         let rewritten = event_for(&store, "k");
         let before = (
             stored(&store, "src-bucket", "k"),
-            stored(&store, "backup-bucket", "k"),
+            stored(&store, "backup-bucket", BACKUP_KEY),
         );
         // The original Put again (its ETag is gone: SSE-KMS gave the rewrite a new one), and
         // the Copy event of the function's own rewrite, twice.
-        let stale = reconcile(&store, &policy, &put, &OPTIONS).await;
+        let stale = reconcile(&store, &policy, &put, &options()).await;
         assert_eq!(stale.outcome, Outcome::Stale, "{stale:?}");
         assert!(stale.actions.is_empty(), "{stale:?}");
         for _ in 0..2 {
-            let own = reconcile(&store, &policy, &rewritten, &OPTIONS).await;
+            let own = reconcile(&store, &policy, &rewritten, &options()).await;
             assert_eq!(own.outcome, Outcome::Compliant, "{own:?}");
         }
         let after = (
             stored(&store, "src-bucket", "k"),
-            stored(&store, "backup-bucket", "k"),
+            stored(&store, "backup-bucket", BACKUP_KEY),
         );
         assert_eq!(before, after, "objects and their Last-Modified unchanged");
     }
 
+    /// Something else at the backup location: the copy beside HEAD is refused, the backup is
+    /// read, and in the versioned bucket it is replaced only where it is (`If-Match`), staying
+    /// as a noncurrent version.
     #[tokio::test(start_paused = true)]
-    async fn an_object_at_the_backup_location_is_never_replaced() {
+    async fn an_object_at_the_backup_location_is_replaced_only_where_it_is_kept() {
         let (store, policy) = setup(POLICY);
         let event = event_for(&store, "k");
-        memory(&store).put("backup-bucket", "k", b"someone else's", "text/plain");
-        let foreign = stored(&store, "backup-bucket", "k");
-        let (report, round_trips) = timed(&store, &policy, &event, &OPTIONS).await;
-        assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
-        assert_eq!(action_names(&report), ["rewrite"]);
+        memory(&store).put("backup-bucket", BACKUP_KEY, b"someone else's", "text/plain");
+        let foreign = stored(&store, "backup-bucket", BACKUP_KEY).unwrap();
+        let (report, round_trips) = timed(&store, &policy, &event, &options()).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
         assert!(
-            report.notes.iter().any(|n| n.contains("not overwritten")),
+            matches!(&report.actions[0], Action::Backup { condition: crate::plan::BackupCondition::Replacing(etag), .. } if *etag == foreign.etag),
             "{report:?}"
         );
-        assert_eq!(stored(&store, "backup-bucket", "k"), foreign);
+        let versions = memory(&store).versions("backup-bucket", BACKUP_KEY);
+        assert_eq!(versions.len(), 2, "the replaced object is kept");
+        assert_eq!(versions[0], foreign);
+        assert_eq!(versions[1].body, b"hello");
+        assert_eq!(
+            round_trips, 4,
+            "the refused copy beside HEAD, the backup's HEAD, the backup copy, the rewrite"
+        );
+    }
+
+    /// Without versioning nothing is copied beside HEAD (a backup without its source record
+    /// could never be replaced later); the plan's copy, which carries the record, asks for an
+    /// empty destination, and an unrecorded object found there is kept.
+    #[tokio::test(start_paused = true)]
+    async fn without_versioning_the_backup_waits_for_head_and_keeps_what_it_finds() {
+        let memory_store = MemoryStore::new();
+        memory_store.create_bucket("src-bucket");
+        memory_store.create_bucket("backup-bucket");
+        memory_store.put("src-bucket", "k", b"hello", "text/plain");
+        let store = Intercepted::with_hook(
+            CountingStore::new(FaultInjectingStore::new(memory_store)),
+            RoundTrip,
+        );
+        let policy = parse_policy(POLICY).unwrap();
+        let options = Options {
+            facts: Default::default(),
+            ..options()
+        };
+        let (report, round_trips) = timed(&store, &policy, &event_for(&store, "k"), &options).await;
+        assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
         assert_eq!(
             round_trips, 3,
-            "the refused copy beside HEAD, the backup's HEAD, the rewrite"
+            "HEAD and GetBucketVersioning, the backup, the rewrite"
         );
+        let backup = stored(&store, "backup-bucket", BACKUP_KEY).unwrap();
+        assert_eq!(
+            crate::backup_record::SourceRecord::read(&backup.metadata).map(|r| r.bucket),
+            Some("src-bucket".into()),
+            "the backup knows its source"
+        );
+
+        memory(&store).put("src-bucket", "other", b"x", "text/plain");
+        memory(&store).put(
+            "backup-bucket",
+            "src-bucket/other",
+            b"someone else's",
+            "text/plain",
+        );
+        let foreign = stored(&store, "backup-bucket", "src-bucket/other");
+        let report = reconcile(&store, &policy, &event_for(&store, "other"), &options).await;
+        assert_eq!(report.outcome, Outcome::Skipped, "{report:?}");
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("not recorded as a backup")),
+            "{report:?}"
+        );
+        assert_eq!(stored(&store, "backup-bucket", "src-bucket/other"), foreign);
     }
 
     #[tokio::test(start_paused = true)]
@@ -319,10 +427,10 @@ mod tests {
         let (store, policy) = setup(POLICY);
         let event = event_for(&store, "k");
         memory(&store).put("src-bucket", "k", b"newer bytes", "text/plain");
-        let report = reconcile(&store, &policy, &event, &OPTIONS).await;
+        let report = reconcile(&store, &policy, &event, &options()).await;
         assert_eq!(report.outcome, Outcome::Stale, "{report:?}");
         assert!(report.actions.is_empty(), "{report:?}");
-        assert_eq!(stored(&store, "backup-bucket", "k"), None);
+        assert_eq!(stored(&store, "backup-bucket", BACKUP_KEY), None);
     }
 
     fn with_redirect(store: &Store, bucket: &str, key: &str) {
@@ -337,10 +445,11 @@ mod tests {
     async fn a_website_redirect_is_restated_on_the_backup() {
         let (store, policy) = setup(POLICY);
         with_redirect(&store, "src-bucket", "k");
-        let (report, round_trips) = timed(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        let (report, round_trips) =
+            timed(&store, &policy, &event_for(&store, "k"), &options()).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
         assert_eq!(action_names(&report), ["backup", "backup", "rewrite"]);
-        let backup = stored(&store, "backup-bucket", "k").unwrap();
+        let backup = stored(&store, "backup-bucket", BACKUP_KEY).unwrap();
         assert_eq!(backup.website_redirect.as_deref(), Some("/elsewhere"));
         let counts = store.inner().counts();
         assert_eq!((counts.heads, counts.copies), (2, 3), "{counts:?}");
@@ -354,22 +463,22 @@ mod tests {
     async fn a_backup_left_without_the_redirect_is_completed_on_the_retry() {
         let (store, policy) = setup(POLICY);
         let source = stored(&store, "src-bucket", "k").unwrap();
-        memory(&store).put_object("backup-bucket", "k", source);
+        memory(&store).put_object("backup-bucket", BACKUP_KEY, source);
         with_redirect(&store, "src-bucket", "k");
-        let report = reconcile(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        let report = reconcile(&store, &policy, &event_for(&store, "k"), &options()).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
         assert_eq!(action_names(&report), ["backup", "rewrite"]);
         assert!(
             matches!(
                 &report.actions[0],
                 Action::Backup {
-                    replacing_etag: Some(_),
+                    condition: crate::plan::BackupCondition::Replacing(_),
                     ..
                 }
             ),
             "{report:?}"
         );
-        let backup = stored(&store, "backup-bucket", "k").unwrap();
+        let backup = stored(&store, "backup-bucket", BACKUP_KEY).unwrap();
         assert_eq!(backup.website_redirect.as_deref(), Some("/elsewhere"));
     }
 
@@ -382,14 +491,14 @@ mod tests {
             operation: "HeadObject",
         };
         faults(&store).fail_call(Operation::HeadObject, 1, not_found);
-        let report = reconcile(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        let report = reconcile(&store, &policy, &event_for(&store, "k"), &options()).await;
         assert_eq!(report.outcome, Outcome::Gone, "{report:?}");
         assert_eq!(action_names(&report), ["backup"]);
         assert!(
             report.notes.iter().any(|n| n.contains("beside HEAD")),
             "{report:?}"
         );
-        assert!(stored(&store, "backup-bucket", "k").is_some());
+        assert!(stored(&store, "backup-bucket", BACKUP_KEY).is_some());
     }
 
     /// A failure other than 412 says nothing about the backup location: the plan's own copy
@@ -404,14 +513,14 @@ mod tests {
             message: "Please reduce your request rate.".into(),
         };
         faults(&store).fail_call(Operation::CopyObject, 1, slow_down);
-        let report = reconcile(&store, &policy, &event_for(&store, "k"), &OPTIONS).await;
+        let report = reconcile(&store, &policy, &event_for(&store, "k"), &options()).await;
         assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
         assert_eq!(action_names(&report), ["backup", "rewrite"]);
         assert!(
             matches!(
                 &report.actions[0],
                 Action::Backup {
-                    only_if_absent: true,
+                    condition: crate::plan::BackupCondition::OnlyIfAbsent,
                     ..
                 }
             ),
@@ -425,7 +534,7 @@ mod tests {
     fn only_what_the_event_decides_is_copied_early() {
         let (store, policy) = setup(POLICY);
         let event = event_for(&store, "k");
-        let early = EarlyBackup::prepare(&policy, &event, &OPTIONS).unwrap();
+        let early = EarlyBackup::prepare(&policy, &event, &options()).unwrap();
         assert_eq!(
             early.request.source,
             ObjectLocation::current("src-bucket", "k")
@@ -441,18 +550,18 @@ mod tests {
         };
         let dry_run = Options {
             dry_run: true,
-            ..OPTIONS
+            ..options()
         };
         let minimal = Options {
             server: ServerSupport::MINIMAL,
-            ..OPTIONS
+            ..options()
         };
         let small_copies = Options {
             copy: CopySettings {
                 multipart_threshold: 4,
-                ..OPTIONS.copy
+                ..options().copy
             },
-            ..OPTIONS
+            ..options()
         };
         assert!(not_early(&event, &dry_run, &policy));
         assert!(not_early(&event, &minimal, &policy));
@@ -464,11 +573,15 @@ mod tests {
         ] {
             let mut object = event.clone();
             change(&mut object);
-            assert!(not_early(&object, &OPTIONS, &policy), "{object:?}");
+            assert!(not_early(&object, &options(), &policy), "{object:?}");
         }
         let by_type = "rules:\n  - name: text\n    match: { content_type: text/plain }\n    backup: backup-bucket\n  - name: rest\n    backup: backup-bucket\n";
-        assert!(not_early(&event, &OPTIONS, &parse_policy(by_type).unwrap()));
+        assert!(not_early(
+            &event,
+            &options(),
+            &parse_policy(by_type).unwrap()
+        ));
         let no_backup = parse_policy("encryption: AES256").unwrap();
-        assert!(not_early(&event, &OPTIONS, &no_backup));
+        assert!(not_early(&event, &options(), &no_backup));
     }
 }

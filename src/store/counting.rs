@@ -33,16 +33,74 @@ pub struct Counts {
     pub put_acls: usize,
     /// RestoreObject calls.
     pub restores: usize,
-    /// ListMultipartUploads and ListParts calls (resuming large copies).
+    /// ListParts calls (resuming large copies).
     pub upload_listings: usize,
     /// ListObjectsV2 calls.
     pub lists: usize,
+    /// GetBucketVersioning calls.
+    pub versionings: usize,
+    /// ListObjectVersions calls.
+    pub version_listings: usize,
+    /// GetObject calls (copy state records, and probes after a refused HEAD).
+    pub gets: usize,
+    /// PutObject calls (copy state records).
+    pub puts: usize,
+    /// DeleteObject calls (copy state records).
+    pub deletes: usize,
+    /// GetObjectLockConfiguration, GetObjectRetention and GetObjectLegalHold calls.
+    pub lock_reads: usize,
 }
 
 impl Counts {
     /// Calls that create or change an object (copies, completed multipart copies, tag writes).
     pub fn writes(&self) -> usize {
         self.copies + self.put_tags + self.multipart_completes + self.put_acls
+    }
+
+    /// Every request counted.
+    pub fn requests(&self) -> usize {
+        let Self {
+            heads,
+            head_buckets,
+            get_tags,
+            put_tags,
+            copies,
+            multipart_starts,
+            part_copies,
+            multipart_completes,
+            multipart_aborts,
+            get_acls,
+            put_acls,
+            restores,
+            upload_listings,
+            lists,
+            versionings,
+            version_listings,
+            gets,
+            puts,
+            deletes,
+            lock_reads,
+        } = *self;
+        heads
+            + head_buckets
+            + get_tags
+            + put_tags
+            + copies
+            + multipart_starts
+            + part_copies
+            + multipart_completes
+            + multipart_aborts
+            + get_acls
+            + put_acls
+            + restores
+            + upload_listings
+            + lists
+            + versionings
+            + version_listings
+            + gets
+            + puts
+            + deletes
+            + lock_reads
     }
 }
 
@@ -85,8 +143,16 @@ impl<S> CountingStore<S> {
             get_acls: get(Operation::GetObjectAcl),
             put_acls: get(Operation::PutObjectAcl),
             restores: get(Operation::RestoreObject),
-            upload_listings: get(Operation::ListMultipartUploads) + get(Operation::ListParts),
+            upload_listings: get(Operation::ListParts),
             lists: get(Operation::ListObjectsV2),
+            versionings: get(Operation::GetBucketVersioning),
+            version_listings: get(Operation::ListObjectVersions),
+            gets: get(Operation::GetObject),
+            puts: get(Operation::PutObject),
+            deletes: get(Operation::DeleteObject),
+            lock_reads: get(Operation::GetObjectLockConfiguration)
+                + get(Operation::GetObjectRetention)
+                + get(Operation::GetObjectLegalHold),
         }
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::{
     CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MultipartStart, ObjectPage,
-    ObjectStore, OpenUpload, PartCopy, StoreError, UploadedPart,
+    ObjectStore, PartCopy, StoreError, StoredRecord, UploadedPart, VersionEntry, Versioning,
+    WriteCondition,
 };
 use crate::object::{Acl, ObjectHead, ObjectLocation, Tags};
 
@@ -31,8 +32,6 @@ pub enum Operation {
     CompleteMultipartUpload,
     /// `abort_multipart_upload`.
     AbortMultipartUpload,
-    /// `list_multipart_uploads`.
-    ListMultipartUploads,
     /// `list_parts`.
     ListParts,
     /// `get_acl`.
@@ -43,11 +42,27 @@ pub enum Operation {
     RestoreObject,
     /// `list_objects`.
     ListObjectsV2,
+    /// `bucket_versioning`.
+    GetBucketVersioning,
+    /// `list_versions`.
+    ListObjectVersions,
+    /// `get_record` and `probe_read`.
+    GetObject,
+    /// `put_record`.
+    PutObject,
+    /// `delete_record`.
+    DeleteObject,
+    /// `bucket_object_lock`.
+    GetObjectLockConfiguration,
+    /// `get_retention`.
+    GetObjectRetention,
+    /// `get_legal_hold`.
+    GetObjectLegalHold,
 }
 
 impl Operation {
     /// How many operations there are.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 22;
 
     /// S3's name for the operation (as in its API reference and error messages).
     pub fn name(self) -> &'static str {
@@ -61,12 +76,19 @@ impl Operation {
             Self::UploadPartCopy => "UploadPartCopy",
             Self::CompleteMultipartUpload => "CompleteMultipartUpload",
             Self::AbortMultipartUpload => "AbortMultipartUpload",
-            Self::ListMultipartUploads => "ListMultipartUploads",
             Self::ListParts => "ListParts",
             Self::GetObjectAcl => "GetObjectAcl",
             Self::PutObjectAcl => "PutObjectAcl",
             Self::RestoreObject => "RestoreObject",
             Self::ListObjectsV2 => "ListObjectsV2",
+            Self::GetBucketVersioning => "GetBucketVersioning",
+            Self::ListObjectVersions => "ListObjectVersions",
+            Self::GetObject => "GetObject",
+            Self::PutObject => "PutObject",
+            Self::DeleteObject => "DeleteObject",
+            Self::GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            Self::GetObjectRetention => "GetObjectRetention",
+            Self::GetObjectLegalHold => "GetObjectLegalHold",
         }
     }
 }
@@ -192,12 +214,60 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         self.inner.restore_object(location, days, tier).await
     }
 
-    async fn list_multipart_uploads(
+    async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, StoreError> {
+        self.before(Operation::GetBucketVersioning).await?;
+        self.inner.bucket_versioning(bucket).await
+    }
+
+    async fn list_versions(
         &self,
-        destination: &ObjectLocation,
-    ) -> Result<Vec<OpenUpload>, StoreError> {
-        self.before(Operation::ListMultipartUploads).await?;
-        self.inner.list_multipart_uploads(destination).await
+        location: &ObjectLocation,
+    ) -> Result<Vec<VersionEntry>, StoreError> {
+        self.before(Operation::ListObjectVersions).await?;
+        self.inner.list_versions(location).await
+    }
+
+    async fn get_record(
+        &self,
+        location: &ObjectLocation,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        self.before(Operation::GetObject).await?;
+        self.inner.get_record(location).await
+    }
+
+    async fn put_record(
+        &self,
+        location: &ObjectLocation,
+        body: &[u8],
+        condition: &WriteCondition,
+    ) -> Result<String, StoreError> {
+        self.before(Operation::PutObject).await?;
+        self.inner.put_record(location, body, condition).await
+    }
+
+    async fn delete_record(&self, location: &ObjectLocation) -> Result<(), StoreError> {
+        self.before(Operation::DeleteObject).await?;
+        self.inner.delete_record(location).await
+    }
+
+    async fn probe_read(&self, location: &ObjectLocation) -> Result<(), StoreError> {
+        self.before(Operation::GetObject).await?;
+        self.inner.probe_read(location).await
+    }
+
+    async fn bucket_object_lock(&self, bucket: &str) -> Result<bool, StoreError> {
+        self.before(Operation::GetObjectLockConfiguration).await?;
+        self.inner.bucket_object_lock(bucket).await
+    }
+
+    async fn get_retention(&self, location: &ObjectLocation) -> Result<Option<String>, StoreError> {
+        self.before(Operation::GetObjectRetention).await?;
+        self.inner.get_retention(location).await
+    }
+
+    async fn get_legal_hold(&self, location: &ObjectLocation) -> Result<bool, StoreError> {
+        self.before(Operation::GetObjectLegalHold).await?;
+        self.inner.get_legal_hold(location).await
     }
 
     async fn list_parts(

@@ -3,6 +3,7 @@
 //! with a per-call hook (`counting` and `faults` are such hooks); `server` says which of S3's
 //! request-saving behaviours the server is trusted to have.
 
+pub mod bucket_facts;
 pub mod counting;
 pub mod faults;
 pub mod intercept;
@@ -15,7 +16,9 @@ use std::future::Future;
 
 use std::collections::BTreeMap;
 
-use crate::object::{Acl, ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags};
+use crate::object::{
+    Acl, Checksum, ContentHeaders, ObjectHead, ObjectLocation, StorageClass, Tags,
+};
 use crate::policy::EncryptionSpec;
 
 /// What happens to the tags in a copy.
@@ -57,7 +60,29 @@ impl WriteCondition {
     }
 }
 
-/// A server-side copy. Metadata and content headers are always copied from the source.
+/// An object's content headers and user metadata, stated explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectHeaders {
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Other content headers.
+    pub content_headers: ContentHeaders,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What a copy does with the source's metadata and content headers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MetadataDirective {
+    /// Copy them as the source has them when the copy runs (`MetadataDirective=COPY`).
+    #[default]
+    Copy,
+    /// Write these instead (`MetadataDirective=REPLACE`): the source's own, as HEAD saw them,
+    /// with a backup's record of its source added.
+    Replace(Box<ObjectHeaders>),
+}
+
+/// A server-side copy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyRequest {
     /// Source object (a specific version when `version_id` is set).
@@ -76,6 +101,8 @@ pub struct CopyRequest {
     pub tags: TagDirective,
     /// Website redirect location to keep (a copy drops it otherwise).
     pub website_redirect: Option<String>,
+    /// Metadata and content headers: copied, or stated.
+    pub metadata: MetadataDirective,
 }
 
 /// Starts a multipart upload that will hold a copy: everything a single CopyObject would have
@@ -147,17 +174,62 @@ pub struct CompleteRequest {
     pub condition: WriteCondition,
     /// The upload's checksum algorithm, naming which checksum each part carries.
     pub checksum_algorithm: Option<&'static str>,
+    /// What the completed object must be, for S3 to check before it completes.
+    pub expected: ExpectedObject,
 }
 
-/// A multipart upload still open at a key.
+/// What a completed multipart copy must hold, which S3 checks before it completes the upload
+/// (400 and the upload left open otherwise): the source's size (`x-amz-mp-object-size`) and,
+/// when the source has one, its full-object checksum (`x-amz-checksum-<algorithm>` with
+/// `x-amz-checksum-type: FULL_OBJECT`). So S3 itself refuses an upload whose parts are not
+/// the source's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExpectedObject {
+    /// The object's size in bytes.
+    pub size: Option<u64>,
+    /// The object's full-object checksum (CRC64NVME, CRC32 or CRC32C).
+    pub checksum: Option<Checksum>,
+}
+
+/// Whether a bucket keeps versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    /// Every write makes a new version; the replaced object stays as a noncurrent one.
+    Enabled,
+    /// Versioning was on and is suspended: writes replace the `null` version.
+    Suspended,
+    /// Never enabled: writes replace.
+    Disabled,
+}
+
+impl Versioning {
+    /// Whether a replaced object is kept (as a noncurrent version).
+    pub fn keeps_replaced(self) -> bool {
+        self == Self::Enabled
+    }
+}
+
+/// One version of an object, as ListObjectVersions lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenUpload {
-    /// The upload id.
-    pub upload_id: String,
-    /// When it was started, whole seconds since the epoch.
-    pub initiated: Option<i64>,
-    /// The storage class the object will have.
-    pub storage_class: StorageClass,
+pub struct VersionEntry {
+    /// The version id.
+    pub version_id: String,
+    /// Its ETag, quotes stripped.
+    pub etag: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether it is the current version.
+    pub is_latest: bool,
+}
+
+/// A small object the function keeps for itself (a recorded copy's state), with its ETag for
+/// the conditional write that updates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The object's bytes.
+    pub body: Vec<u8>,
+    /// Its ETag, quotes stripped.
+    pub etag: String,
 }
 
 /// A part already uploaded to an open upload.
@@ -267,6 +339,12 @@ impl StoreError {
                             // An open upload aborted by a concurrent attempt at the same copy:
                             // the retry starts or continues another.
                             | "NoSuchUpload"
+                            // A completion whose parts S3 found not to be the source's bytes:
+                            // the upload was aborted, and the retry copies afresh.
+                            | "BadDigest"
+                            // Credentials that expired mid-run: the SDK fetches new ones.
+                            | "ExpiredToken"
+                            | "TokenRefreshRequired"
                     )
             }
             _ => false,
@@ -363,12 +441,6 @@ pub trait ObjectStore: Send + Sync {
         tier: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The multipart uploads open at exactly this key.
-    fn list_multipart_uploads(
-        &self,
-        destination: &ObjectLocation,
-    ) -> impl Future<Output = Result<Vec<OpenUpload>, StoreError>> + Send;
-
     /// The parts uploaded so far to an open upload.
     fn list_parts(
         &self,
@@ -382,6 +454,67 @@ pub trait ObjectStore: Send + Sync {
         destination: &ObjectLocation,
         upload_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the bucket keeps versions (GetBucketVersioning).
+    fn bucket_versioning(
+        &self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Versioning, StoreError>> + Send;
+
+    /// The versions of exactly this key, newest first (ListObjectVersions).
+    fn list_versions(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<Vec<VersionEntry>, StoreError>> + Send;
+
+    /// A small object the function keeps for itself (GetObject); `None` when there is none.
+    fn get_record(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<Option<StoredRecord>, StoreError>> + Send;
+
+    /// Writes a small object the function keeps for itself (PutObject) under `condition`
+    /// (`If-None-Match: *` to claim a key, `If-Match` to update what was read); returns its
+    /// ETag. 412 when the condition does not hold.
+    fn put_record(
+        &self,
+        location: &ObjectLocation,
+        body: &[u8],
+        condition: &WriteCondition,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Deletes a small object the function keeps for itself (DeleteObject).
+    fn delete_record(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads the object's first byte (GetObject with `Range: bytes=0-0`), only to learn why a
+    /// HEAD was refused: unlike HEAD, a GET's error carries S3's code and message.
+    fn probe_read(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether Object Lock is enabled on the bucket (GetObjectLockConfiguration): objects in a
+    /// bucket without it can never be locked.
+    fn bucket_object_lock(
+        &self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The object version's retention, in words (`COMPLIANCE until …`), when it has one
+    /// (GetObjectRetention).
+    fn get_retention(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Whether the object version is under a legal hold (GetObjectLegalHold).
+    fn get_legal_hold(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// One page of the current objects whose keys start with `prefix` (ListObjectsV2), from
     /// `continuation` (the previous page's `next`) on. Only the command line's `scan` and

@@ -186,15 +186,22 @@ pub fn example_policy() -> Policy {
     policy(&std::fs::read_to_string(repo().join("examples/policy.yaml")).expect("example policy"))
 }
 
+/// The example policy's rules for any bucket (its own name its bucket): each rule's backups
+/// under a prefix that names the source bucket, so records for other buckets are reconciled
+/// too (and fail where the bucket is missing).
+pub const ANY_BUCKET_POLICY: &str = "rules:\n  - name: reports\n    match: { prefix: reports/, suffix: .csv, min_size: 131072 }\n    encryption: AES256\n    storage_class: STANDARD_IA\n    backup: { bucket: s3pp-backup, prefix: \"reports-backup/{bucket}/\", storage_class: GLACIER_IR }\n    tags: { processed-by: s3-policy-processor }\n  - name: everything-else\n    encryption: AES256\n    backup: { bucket: s3pp-backup, prefix: \"other/{bucket}/\" }\n    tags: { processed-by: s3-policy-processor }";
+
 /// Parses a policy or fails the test.
 pub fn policy(text: &str) -> Policy {
     parse_policy(text).expect("test policy is valid")
 }
 
-/// What moto does of S3's request-saving behaviours: HEAD reports `x-amz-tagging-count`, but
-/// CopyObject ignores `If-None-Match`, so the backup location must be read before copying.
+/// What moto does of S3's request-saving behaviours: HEAD reports `x-amz-tagging-count` and
+/// the Object Lock headers (the tests' credentials may read both), but CopyObject ignores
+/// `If-None-Match`, so the backup location must be read before copying.
 pub const MOTO: ServerSupport = ServerSupport {
     head_reports_tag_count: true,
+    head_reports_object_lock: true,
     copy_if_none_match: false,
 };
 
@@ -210,7 +217,7 @@ pub fn processor_trusting(
     server: ServerSupport,
 ) -> Processor<CountingStore<S3Store>> {
     Processor::new(
-        CountingStore::new(S3Store::from_client(client.clone()).with_server_support(server)),
+        CountingStore::new(S3Store::from_client(client.clone())),
         policy,
         DEFAULT_MAX_CONCURRENCY,
         false,
@@ -218,9 +225,11 @@ pub fn processor_trusting(
     .with_server_support(server)
 }
 
-/// A processor over a server that behaves like S3 (LocalStack) with a call counter.
+/// A processor over a server that behaves like S3 (LocalStack) with a call counter, trusting
+/// HEAD's tag count and Object Lock headers as the template's role may (the tests' credentials
+/// may read both).
 pub fn s3_like_processor(client: &Client, policy: Policy) -> Processor<CountingStore<S3Store>> {
-    processor_trusting(client, policy, ServerSupport::S3)
+    processor_trusting(client, policy, ServerSupport::S3_WITH_READS)
 }
 
 /// Reads a JSON file from `events/`.
@@ -376,6 +385,26 @@ pub async fn head_of(client: &Client, bucket: &str, key: &str) -> HeadObjectOutp
         .send()
         .await
         .unwrap_or_else(|e| panic!("HEAD {bucket}/{key}: {e:?}"))
+}
+
+/// An object's user metadata without the record a backup carries of its source
+/// (`s3pp-source-*`): what the source itself had.
+pub fn user_metadata(head: &HeadObjectOutput) -> BTreeMap<String, String> {
+    head.metadata()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("s3pp-source-"))
+        .collect()
+}
+
+/// The source bucket and ETag a backup records (`x-amz-meta-s3pp-source-*`), if it has a record.
+pub fn recorded_source(head: &HeadObjectOutput) -> Option<(String, String)> {
+    let metadata = head.metadata()?;
+    Some((
+        metadata.get("s3pp-source-bucket")?.clone(),
+        metadata.get("s3pp-source-etag")?.clone(),
+    ))
 }
 
 /// Tags of an object.

@@ -1,4 +1,10 @@
-//! [`ObjectStore`] on aws-sdk-s3: the only module that names SDK types.
+//! [`ObjectStore`] on aws-sdk-s3: the only module that names SDK types. The requests that give
+//! evidence about buckets and objects (versioning, versions, Object Lock, a probe after a
+//! refused HEAD) are in [`evidence`]; the function's own small objects (recorded copy state)
+//! in [`records`].
+
+mod evidence;
+mod records;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,21 +17,21 @@ use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
     AccessControlPolicy, ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload,
     CompletedPart as SdkCompletedPart, GlacierJobParameters, Grant as SdkGrant,
-    Grantee as SdkGrantee, MetadataDirective, Owner, Permission, RestoreRequest,
-    ServerSideEncryption, StorageClass as SdkStorageClass, Tag, Tagging, TaggingDirective, Tier,
-    Type as GranteeType,
+    Grantee as SdkGrantee, MetadataDirective as SdkMetadataDirective, Owner, Permission,
+    RestoreRequest, ServerSideEncryption, StorageClass as SdkStorageClass, Tag, Tagging,
+    TaggingDirective, Tier, Type as GranteeType,
 };
 
 use super::routing::{BucketSettings, Routing};
-use super::server::ServerSupport;
 use super::{
-    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, ListedObject, MultipartStart,
-    ObjectPage, ObjectStore, OpenUpload, PartCopy, StoreError, TagDirective, UploadedPart,
+    CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, ListedObject, MetadataDirective,
+    MultipartStart, ObjectPage, ObjectStore, PartCopy, StoreError, StoredRecord, TagDirective,
+    UploadedPart, VersionEntry, Versioning, WriteCondition,
 };
 use crate::keys::copy_source;
 use crate::object::{
     Acl, ActualEncryption, ArchiveState, Checksum, ContentHeaders, Grant, Grantee, ObjectHead,
-    ObjectLocation, StorageClass, Tags, normalize_etag,
+    ObjectLocation, ObjectLock, StorageClass, Tags, normalize_etag,
 };
 use crate::policy::EncryptionSpec;
 
@@ -34,9 +40,6 @@ use crate::policy::EncryptionSpec;
 #[derive(Debug, Clone)]
 pub struct S3Store {
     routing: Arc<Routing>,
-    /// A HEAD without `x-amz-tagging-count` means no tags (S3's behaviour); otherwise the
-    /// count is unknown and the tags are read.
-    head_reports_tag_count: bool,
 }
 
 /// Attempts per S3 request (the first plus retries).
@@ -75,14 +78,7 @@ impl S3Store {
     pub fn with_settings(client: Client, settings: BucketSettings) -> Self {
         Self {
             routing: Arc::new(Routing::new(client, settings)),
-            head_reports_tag_count: ServerSupport::S3.head_reports_tag_count,
         }
-    }
-
-    /// Trusts the server with what `support` says it does (see [`ServerSupport`]).
-    pub fn with_server_support(mut self, support: ServerSupport) -> Self {
-        self.head_reports_tag_count = support.head_reports_tag_count;
-        self
     }
 
     /// Which client serves which bucket (for tests and metrics).
@@ -293,7 +289,7 @@ fn head_from_output(location: &ObjectLocation, out: &HeadObjectOutput) -> Object
             expires: out.expires_string().map(str::to_owned),
         },
         archive_access_tier: out.archive_status().map(|s| s.as_str().to_owned()),
-        object_lock: object_lock(out),
+        object_lock: object_lock(out).map_or(ObjectLock::NotReported, ObjectLock::Locked),
     }
 }
 
@@ -316,9 +312,9 @@ fn object_lock(out: &HeadObjectOutput) -> Option<String> {
     }
 }
 
-/// The strongest content checksum HEAD reported.
+/// The strongest content checksum HEAD reported, with its type when S3 gave one.
 fn checksum(out: &HeadObjectOutput) -> Option<Checksum> {
-    [
+    let found = [
         ("SHA256", out.checksum_sha256()),
         ("CRC64NVME", out.checksum_crc64_nvme()),
         ("SHA1", out.checksum_sha1()),
@@ -327,10 +323,44 @@ fn checksum(out: &HeadObjectOutput) -> Option<Checksum> {
     ]
     .into_iter()
     .find_map(|(algorithm, value)| {
-        value.filter(|v| !v.is_empty()).map(|v| Checksum {
-            algorithm,
-            value: v.to_owned(),
-        })
+        value
+            .filter(|v| !v.is_empty())
+            .map(|v| Checksum::new(algorithm, v))
+    })?;
+    Some(match out.checksum_type() {
+        Some(ChecksumType::FullObject) => Checksum {
+            full_object: true,
+            ..found
+        },
+        Some(ChecksumType::Composite) => Checksum {
+            full_object: false,
+            ..found
+        },
+        _ => found,
+    })
+}
+
+/// `Expires` as the SDK takes it (an HTTP date), or, when it is not one (S3 stores any text),
+/// the text to restate verbatim in the request's header: CopyObject keeps it, so a copy that
+/// states the headers must not drop it.
+fn expires_of(headers: &ContentHeaders) -> (Option<DateTime>, Option<String>) {
+    let parsed = headers
+        .expires
+        .as_deref()
+        .and_then(|e| DateTime::from_str(e, DateTimeFormat::HttpDate).ok());
+    let raw = headers.expires.clone().filter(|_| parsed.is_none());
+    (parsed, raw)
+}
+
+/// User metadata as the SDK takes it: none when empty.
+fn metadata_of(
+    metadata: &std::collections::BTreeMap<String, String>,
+) -> Option<std::collections::HashMap<String, String>> {
+    (!metadata.is_empty()).then(|| {
+        metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     })
 }
 
@@ -408,6 +438,24 @@ fn multipart_checksum_type(algorithm: &str) -> ChecksumType {
     }
 }
 
+/// The full-object checksum S3 must find for the completed upload (`FULL_OBJECT`), on the
+/// field of its algorithm; S3 answers `BadDigest` and leaves the upload open when the parts do
+/// not add up to it. Only CRCs have full-object multipart checksums.
+fn with_full_object_checksum(
+    complete: aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder,
+    checksum: &Checksum,
+) -> aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder
+{
+    let value = checksum.value.clone();
+    let complete = match checksum.algorithm {
+        "CRC64NVME" => complete.checksum_crc64_nvme(value),
+        "CRC32" => complete.checksum_crc32(value),
+        "CRC32C" => complete.checksum_crc32_c(value),
+        _ => return complete,
+    };
+    complete.checksum_type(ChecksumType::FullObject)
+}
+
 /// Sets a part's checksum on the field of the upload's algorithm.
 fn with_part_checksum(
     part: aws_sdk_s3::types::builders::CompletedPartBuilder,
@@ -445,12 +493,7 @@ impl S3Store {
                     .send()
             })
             .await?;
-        let mut head = head_from_output(location, &out);
-        // S3 sends `x-amz-tagging-count` only when there are tags.
-        if head.tag_count.is_none() && self.head_reports_tag_count {
-            head.tag_count = Some(0);
-        }
-        Ok(head)
+        Ok(head_from_output(location, &out))
     }
 }
 
@@ -529,6 +572,12 @@ impl ObjectStore for S3Store {
 
     async fn copy_object(&self, request: &CopyRequest) -> Result<CopyOutcome, StoreError> {
         let (source, destination) = (&request.source, &request.destination);
+        let stated = match &request.metadata {
+            MetadataDirective::Copy => None,
+            MetadataDirective::Replace(headers) => Some(headers.as_ref()),
+        };
+        let (parsed_expires, raw_expires) =
+            stated.map_or((None, None), |h| expires_of(&h.content_headers));
         // CopyObject goes to the destination bucket's region.
         let out = self
             .send(&destination.bucket, "CopyObject", |client| {
@@ -551,9 +600,22 @@ impl ObjectStore for S3Store {
                     .key(&destination.key)
                     .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
                     .set_expected_source_bucket_owner(self.routing.owner(&source.bucket))
-                    .metadata_directive(MetadataDirective::Copy)
                     .storage_class(SdkStorageClass::from(request.storage_class.as_str()))
                     .set_website_redirect_location(request.website_redirect.clone());
+                copy = match stated {
+                    None => copy.metadata_directive(SdkMetadataDirective::Copy),
+                    Some(headers) => {
+                        let content = &headers.content_headers;
+                        copy.metadata_directive(SdkMetadataDirective::Replace)
+                            .set_content_type(headers.content_type.clone())
+                            .set_cache_control(content.cache_control.clone())
+                            .set_content_disposition(content.content_disposition.clone())
+                            .set_content_encoding(content.content_encoding.clone())
+                            .set_content_language(content.content_language.clone())
+                            .set_expires(parsed_expires)
+                            .set_metadata(metadata_of(&headers.metadata))
+                    }
+                };
                 copy = match &request.encryption {
                     None => copy,
                     Some(EncryptionSpec::Aes256) => {
@@ -570,7 +632,14 @@ impl ObjectStore for S3Store {
                         .tagging_directive(TaggingDirective::Replace)
                         .tagging(encode_tags(tags)),
                 };
-                copy.send()
+                let raw_expires = raw_expires.clone();
+                copy.customize()
+                    .mutate_request(move |http| {
+                        if let Some(expires) = &raw_expires {
+                            http.headers_mut().insert("expires", expires.clone());
+                        }
+                    })
+                    .send()
             })
             .await?;
         Ok(CopyOutcome {
@@ -679,13 +748,7 @@ impl ObjectStore for S3Store {
         request: &MultipartStart,
     ) -> Result<String, StoreError> {
         let headers = &request.content_headers;
-        let parsed_expires = headers
-            .expires
-            .as_deref()
-            .and_then(|e| DateTime::from_str(e, DateTimeFormat::HttpDate).ok());
-        // An `Expires` that is not an HTTP date (S3 stores any text) is restated verbatim:
-        // CopyObject keeps it, so a multipart copy must not drop it.
-        let raw_expires = headers.expires.clone().filter(|_| parsed_expires.is_none());
+        let (parsed_expires, raw_expires) = expires_of(headers);
         let destination = &request.destination;
         let out = self
             .send(&destination.bucket, "CreateMultipartUpload", |client| {
@@ -701,13 +764,7 @@ impl ObjectStore for S3Store {
                     .set_content_encoding(headers.content_encoding.clone())
                     .set_content_language(headers.content_language.clone())
                     .set_expires(parsed_expires)
-                    .set_metadata((!request.metadata.is_empty()).then(|| {
-                        request
-                            .metadata
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect()
-                    }))
+                    .set_metadata(metadata_of(&request.metadata))
                     .set_tagging((!request.tags.is_empty()).then(|| encode_tags(&request.tags)))
                     .set_website_redirect_location(request.website_redirect.clone())
                     .set_checksum_algorithm(request.checksum_algorithm.map(ChecksumAlgorithm::from))
@@ -815,7 +872,7 @@ impl ObjectStore for S3Store {
             .collect();
         let out = self
             .send(&destination.bucket, "CompleteMultipartUpload", |client| {
-                client
+                let complete = client
                     .complete_multipart_upload()
                     .bucket(&destination.bucket)
                     .key(&destination.key)
@@ -823,6 +880,17 @@ impl ObjectStore for S3Store {
                     .set_if_match(request.condition.if_match().map(quoted))
                     .set_if_none_match(request.condition.if_none_match().map(str::to_owned))
                     .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
+                    .set_mpu_object_size(
+                        request
+                            .expected
+                            .size
+                            .and_then(|size| i64::try_from(size).ok()),
+                    );
+                let complete = match &request.expected.checksum {
+                    Some(checksum) => with_full_object_checksum(complete, checksum),
+                    None => complete,
+                };
+                complete
                     .multipart_upload(
                         CompletedMultipartUpload::builder()
                             .set_parts(Some(parts.clone()))
@@ -835,48 +903,6 @@ impl ObjectStore for S3Store {
             version_id: out.version_id().map(str::to_owned),
             etag: out.e_tag().map(normalize_etag),
         })
-    }
-
-    async fn list_multipart_uploads(
-        &self,
-        destination: &ObjectLocation,
-    ) -> Result<Vec<OpenUpload>, StoreError> {
-        let mut uploads = Vec::new();
-        let (mut key_marker, mut upload_marker) = (None::<String>, None::<String>);
-        loop {
-            let out = self
-                .send(&destination.bucket, "ListMultipartUploads", |client| {
-                    client
-                        .list_multipart_uploads()
-                        .bucket(&destination.bucket)
-                        .prefix(&destination.key)
-                        .set_key_marker(key_marker.clone())
-                        .set_upload_id_marker(upload_marker.clone())
-                        .set_expected_bucket_owner(self.routing.owner(&destination.bucket))
-                        .send()
-                })
-                .await?;
-            uploads.extend(
-                out.uploads()
-                    .iter()
-                    .filter(|u| u.key() == Some(destination.key.as_str()))
-                    .filter_map(|u| {
-                        Some(OpenUpload {
-                            upload_id: u.upload_id()?.to_owned(),
-                            initiated: u.initiated().map(|t| t.secs()),
-                            storage_class: u
-                                .storage_class()
-                                .map(|c| StorageClass::parse(c.as_str()))
-                                .unwrap_or(StorageClass::Standard),
-                        })
-                    }),
-            );
-            if out.is_truncated() != Some(true) {
-                return Ok(uploads);
-            }
-            key_marker = out.next_key_marker().map(str::to_owned);
-            upload_marker = out.next_upload_id_marker().map(str::to_owned);
-        }
     }
 
     async fn list_parts(
@@ -943,6 +969,53 @@ impl ObjectStore for S3Store {
         })
         .await
         .map(|_| ())
+    }
+
+    async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, StoreError> {
+        self.versioning_of(bucket).await
+    }
+
+    async fn list_versions(
+        &self,
+        location: &ObjectLocation,
+    ) -> Result<Vec<VersionEntry>, StoreError> {
+        self.versions_of(location).await
+    }
+
+    async fn get_record(
+        &self,
+        location: &ObjectLocation,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        self.read_record(location).await
+    }
+
+    async fn put_record(
+        &self,
+        location: &ObjectLocation,
+        body: &[u8],
+        condition: &WriteCondition,
+    ) -> Result<String, StoreError> {
+        self.write_record(location, body, condition).await
+    }
+
+    async fn delete_record(&self, location: &ObjectLocation) -> Result<(), StoreError> {
+        self.remove_record(location).await
+    }
+
+    async fn probe_read(&self, location: &ObjectLocation) -> Result<(), StoreError> {
+        self.probe(location).await
+    }
+
+    async fn bucket_object_lock(&self, bucket: &str) -> Result<bool, StoreError> {
+        self.object_lock_of(bucket).await
+    }
+
+    async fn get_retention(&self, location: &ObjectLocation) -> Result<Option<String>, StoreError> {
+        self.retention_of(location).await
+    }
+
+    async fn get_legal_hold(&self, location: &ObjectLocation) -> Result<bool, StoreError> {
+        self.legal_hold_of(location).await
     }
 
     async fn list_objects(
