@@ -947,6 +947,52 @@ mod tests {
         assert!(memory(&store).pending_uploads().is_empty());
     }
 
+    /// An attempt that finished (its upload aborted) but could not delete its record leaves a
+    /// lease that nothing holds: the upload it names is gone, so the copy is taken over.
+    #[tokio::test]
+    async fn a_leased_record_whose_upload_is_gone_is_taken_over() {
+        let (store, head, body) = setup().await;
+        let request = backup_request(&head);
+        let settings = small_parts();
+        store.inner().fail_call(
+            Operation::UploadPartCopy,
+            1,
+            StoreError::Service {
+                operation: "UploadPartCopy",
+                code: "InternalError".into(),
+                status: 500,
+                message: "injected".into(),
+            },
+        );
+        store.inner().fail_call(
+            Operation::DeleteObject,
+            1,
+            StoreError::Transport {
+                operation: "DeleteObject",
+                message: "reset".into(),
+            },
+        );
+        copy(&store, &head, &request, &settings, None)
+            .await
+            .unwrap_err();
+        assert_eq!(records(&store).len(), 1, "the record could not be deleted");
+        assert!(
+            memory(&store).pending_uploads().is_empty(),
+            "its upload was aborted"
+        );
+        copy(&store, &head, &request, &settings, None)
+            .await
+            .expect("taken over despite the lease");
+        assert_eq!(
+            memory(&store)
+                .object("backup-bucket", "big.bin")
+                .unwrap()
+                .body,
+            body
+        );
+        assert!(records(&store).is_empty());
+    }
+
     /// An attempt that died holding the lease (its invocation timed out) is taken over once
     /// the lease has run out: a lease is the deadline plus [`LEASE_SKEW`].
     #[tokio::test]

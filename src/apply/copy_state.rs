@@ -15,10 +15,11 @@
 //!   its upload; losing that race aborts the upload it just created, which is its own);
 //! - the record carries a lease until the attempt's invocation deadline (plus a skew
 //!   margin); a command-line copy, which has no deadline, renews its lease as it goes;
-//! - an attempt that finds a record whose lease is live leaves the copy alone (`CopyInProgress`,
-//!   transient: the delivery path retries it); one that finds the lease released (a paused
-//!   copy) or expired (an attempt that died) takes it over with `If-Match` on the record's
-//!   ETag, so of two attempts at most one succeeds, and continues that upload;
+//! - an attempt that finds a record whose lease is live, and whose upload still exists, leaves
+//!   the copy alone (`CopyInProgress`, transient: the delivery path retries it); one that finds
+//!   the lease released (a paused copy), expired (an attempt that died) or its upload gone (an
+//!   attempt that finished but could not delete the record) takes it over with `If-Match` on
+//!   the record's ETag, so of two attempts at most one succeeds, and continues that upload;
 //! - a paused copy releases its lease; a finished or failed copy deletes its record (a failed
 //!   one aborts its upload first).
 //!
@@ -346,6 +347,7 @@ impl Tracker {
         }
         if let Some(until) = record.lease_until
             && until > epoch_seconds(now)
+            && upload_exists(store, &record).await
         {
             return Err(CopyError::Busy {
                 record: location.to_string(),
@@ -479,6 +481,21 @@ impl Tracker {
         let etag = store.put_record(location, &body, &condition).await?;
         self.etag = Some(etag);
         Ok(())
+    }
+}
+
+/// Whether the upload a record names still exists. A leased record whose upload is gone was
+/// left by an attempt that finished (completed or aborted its upload) but could not delete
+/// the record: nothing can be using it, lease or not. Any other answer keeps the lease.
+async fn upload_exists<S: ObjectStore>(store: &S, record: &Record) -> bool {
+    let destination = ObjectLocation::current(
+        &record.identity.destination_bucket,
+        &record.identity.destination_key,
+    );
+    match store.list_parts(&destination, &record.upload_id).await {
+        Err(StoreError::Service { code, .. }) if code == "NoSuchUpload" => false,
+        Err(StoreError::NotFound { .. }) => false,
+        _ => true,
     }
 }
 
