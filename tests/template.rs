@@ -266,68 +266,90 @@ fn function_and_its_role_never_reference_the_source_bucket_resource() {
 /// Every action the role may grant, and where the code needs it: an SDK call in the named
 /// source file, or (for KMS data keys and SQS polling) the service acting for the function.
 const ACTIONS: &[(&str, &str, &str)] = &[
-    ("s3:GetObject", "src/store/s3.rs", ".head_object()"),
-    ("s3:GetObjectVersion", "src/store/s3.rs", ".head_object()"),
+    ("s3:GetObject", "src/store/s3/mod.rs", ".head_object()"),
+    ("s3:GetObjectVersion", "src/store/s3/mod.rs", ".head_object()"),
     (
         "s3:GetObjectTagging",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         ".get_object_tagging()",
     ),
     (
         "s3:GetObjectVersionTagging",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         ".get_object_tagging()",
     ),
-    ("s3:PutObject", "src/store/s3.rs", ".copy_object()"),
+    ("s3:PutObject", "src/store/s3/mod.rs", ".copy_object()"),
     (
         "s3:PutObjectTagging",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         ".put_object_tagging()",
     ),
     (
         "s3:PutObjectVersionTagging",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         ".put_object_tagging()",
     ),
-    ("s3:ListBucket", "src/store/s3.rs", ".head_bucket()"),
+    ("s3:ListBucket", "src/store/s3/mod.rs", ".head_bucket()"),
     (
         "s3:AbortMultipartUpload",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         ".abort_multipart_upload()",
     ),
-    ("s3:GetObjectAcl", "src/store/s3.rs", ".get_object_acl()"),
+    ("s3:GetObjectAcl", "src/store/s3/mod.rs", ".get_object_acl()"),
     (
         "s3:GetObjectVersionAcl",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         ".get_object_acl()",
     ),
-    ("s3:PutObjectAcl", "src/store/s3.rs", ".put_object_acl()"),
+    ("s3:PutObjectAcl", "src/store/s3/mod.rs", ".put_object_acl()"),
     (
         "s3:PutObjectVersionAcl",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         ".put_object_acl()",
     ),
-    ("s3:RestoreObject", "src/store/s3.rs", ".restore_object()"),
+    ("s3:RestoreObject", "src/store/s3/mod.rs", ".restore_object()"),
     (
         "s3:ListMultipartUploadParts",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         ".list_parts()",
     ),
     (
-        "s3:ListBucketMultipartUploads",
-        "src/store/s3.rs",
-        ".list_multipart_uploads()",
+        "s3:GetObjectRetention",
+        "src/store/s3/evidence.rs",
+        ".get_object_retention()",
     ),
+    (
+        "s3:GetObjectLegalHold",
+        "src/store/s3/evidence.rs",
+        ".get_object_legal_hold()",
+    ),
+    (
+        "s3:GetBucketObjectLockConfiguration",
+        "src/store/s3/evidence.rs",
+        ".get_object_lock_configuration()",
+    ),
+    (
+        "s3:GetBucketVersioning",
+        "src/store/s3/evidence.rs",
+        ".get_bucket_versioning()",
+    ),
+    (
+        "s3:ListBucketVersions",
+        "src/store/s3/evidence.rs",
+        ".list_object_versions()",
+    ),
+    // A copy state record goes when its copy is done.
+    ("s3:DeleteObject", "src/store/s3/records.rs", ".delete_object()"),
     ("kms:DescribeKey", "src/kms_aliases.rs", ".describe_key()"),
     // S3 calls KMS with the caller's permissions when copying SSE-KMS objects.
     (
         "kms:Decrypt",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         "ServerSideEncryption::AwsKms",
     ),
     (
         "kms:GenerateDataKey",
-        "src/store/s3.rs",
+        "src/store/s3/mod.rs",
         "ServerSideEncryption::AwsKms",
     ),
     // Lambda's event source mapping polls the queue with the function's role.
@@ -394,7 +416,13 @@ fn role_grants_only_actions_the_code_calls_on_named_buckets() {
 
 #[test]
 fn every_s3_call_in_the_store_has_its_permission() {
-    let code = std::fs::read_to_string(repo().join("src/store/s3.rs")).expect("src/store/s3.rs");
+    let code: String = ["mod.rs", "evidence.rs", "records.rs"]
+        .iter()
+        .map(|file| {
+            std::fs::read_to_string(repo().join("src/store/s3").join(file))
+                .unwrap_or_else(|e| panic!("src/store/s3/{file}: {e}"))
+        })
+        .collect();
     // Every SDK operation the store sends: `client` followed by `.operation()`, possibly on the
     // next line. Found from the code, so a new call without a permission fails here.
     let mut calls = std::collections::BTreeSet::new();
@@ -412,16 +440,22 @@ fn every_s3_call_in_the_store_has_its_permission() {
     }
     assert!(calls.len() >= 12, "the call finder broke: {calls:?}");
     for call in &calls {
-        // Multipart create / part copy / complete are authorised by s3:PutObject.
+        // Multipart create / part copy / complete and the copy state records' PutObject are
+        // authorised by s3:PutObject; their GetObject (and the probe after a refused HEAD) by
+        // s3:GetObject.
         if matches!(
             call.as_str(),
-            ".create_multipart_upload()" | ".upload_part_copy()" | ".complete_multipart_upload()"
+            ".create_multipart_upload()"
+                | ".upload_part_copy()"
+                | ".complete_multipart_upload()"
+                | ".put_object()"
+                | ".get_object()"
         ) {
             continue;
         }
         assert!(
             ACTIONS.iter().any(|(_, _, evidence)| evidence == call),
-            "no permission covers {call} (src/store/s3.rs); grant it in template.yaml and list it in ACTIONS"
+            "no permission covers {call} (src/store/s3/); grant it in template.yaml and list it in ACTIONS"
         );
     }
 }
@@ -553,11 +587,14 @@ fn extra_buckets_and_keys_get_the_same_actions_as_the_stacks_own() {
             "TellMissingObjectsInExtraBackupBuckets",
             "TellMissingObjectsFromMissingBuckets",
         ),
+        ("FindObjectLocksInExtraSourceBuckets", "FindObjectLocks"),
+        ("FindExtraBackupVersions", "FindBackupVersions"),
         ("WriteRemoteBackups", "WriteBackups"),
         (
             "TellMissingObjectsInRemoteBackup",
             "TellMissingObjectsFromMissingBuckets",
         ),
+        ("FindRemoteBackupVersions", "FindBackupVersions"),
         ("UseRemoteBackupKey", "UsePolicyKey"),
     ] {
         assert_eq!(
@@ -775,11 +812,14 @@ fn a_policy_too_large_for_the_lambda_environment_is_refused_before_deploy() {
     let variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
         .as_mapping()
         .expect("environment variables");
-    // Every other value is a !Ref of a Number parameter or a short literal: 64 bytes is ample.
+    // Every other value is a !Ref of a Number parameter, a short literal or an S3 location
+    // in a bucket (at most 63 characters) with a fixed prefix: 96 bytes is ample.
     let rest: u64 = variables
         .iter()
-        .map(|(k, _)| k.as_str().unwrap_or_default().len() as u64 + 64)
-        .sum();
+        .filter(|(k, _)| k.as_str() != Some("POLICY"))
+        .map(|(k, _)| k.as_str().unwrap_or_default().len() as u64 + 96)
+        .sum::<u64>()
+        + "POLICY".len() as u64;
     assert!(
         max + rest <= 4096,
         "MaxLength {max} + other variables {rest} > 4096"
@@ -880,7 +920,19 @@ fn evaluate(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -
             "HasRemoteBackupKmsKey" => {
                 given("RemoteBackupBucketName") && given("RemoteBackupKmsKeyArn")
             }
+            "HasSourceBucketName" => given("SourceBucketName"),
+            "HasExtraSourceBuckets" => given("ExtraSourceBucketNames"),
             other => panic!("condition {other} not modelled"),
+        }
+    };
+    let pseudo = |name: &str| -> Option<&'static str> {
+        match name {
+            "AWS::AccountId" => Some("123456789012"),
+            "AWS::Region" => Some("us-east-1"),
+            "AWS::StackId" => Some(
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/s3pp/0a1b2c3d-1111-2222-3333-444455556666",
+            ),
+            _ => None,
         }
     };
     let substitute = |text: &str, locals: &std::collections::HashMap<String, String>| {
@@ -891,9 +943,13 @@ fn evaluate(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -
         for (name, value) in parameters {
             out = out.replace(&format!("${{{name}}}"), value);
         }
+        for name in ["AWS::AccountId", "AWS::Region"] {
+            out = out.replace(&format!("${{{name}}}"), pseudo(name).unwrap_or_default());
+        }
         assert!(!out.contains("${"), "unresolved variable in {out}");
         out
     };
+    let list = |value: &Value| -> Vec<String> { evaluate_list(value, parameters) };
     match value {
         Value::String(text) => text.clone(),
         Value::Tagged(tagged) => {
@@ -903,6 +959,9 @@ fn evaluate(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -
                     let name = tagged.value.as_str().expect("Ref name");
                     match name {
                         "BackupBucket" => "stack-backup-bucket".to_owned(),
+                        other if pseudo(other).is_some() => {
+                            pseudo(other).unwrap_or_default().to_owned()
+                        }
                         other => parameters
                             .get(other)
                             .copied()
@@ -937,10 +996,38 @@ fn evaluate(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -
                     }
                     other => panic!("Sub of {other:?}"),
                 },
+                "!Select" => {
+                    let args = tagged.value.as_sequence().expect("Select args");
+                    let index = args[0].as_u64().expect("Select index") as usize;
+                    list(&args[1])[index].clone()
+                }
+                "!Join" => {
+                    let args = tagged.value.as_sequence().expect("Join args");
+                    list(&args[1]).join(args[0].as_str().expect("Join delimiter"))
+                }
                 other => panic!("intrinsic {other} not modelled"),
             }
         }
         other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A list-valued intrinsic (`!Split`) or a plain sequence, evaluated element by element.
+fn evaluate_list(
+    value: &Value,
+    parameters: &std::collections::HashMap<&str, &str>,
+) -> Vec<String> {
+    match value {
+        Value::Sequence(items) => items.iter().map(|v| evaluate(v, parameters)).collect(),
+        Value::Tagged(tagged) if tagged.tag.to_string() == "!Split" => {
+            let args = tagged.value.as_sequence().expect("Split args");
+            let delimiter = args[0].as_str().expect("Split delimiter");
+            evaluate(&args[1], parameters)
+                .split(delimiter)
+                .map(str::to_owned)
+                .collect()
+        }
+        other => panic!("not a list: {other:?}"),
     }
 }
 
@@ -953,12 +1040,19 @@ fn the_default_policy_is_valid_for_every_parameter_combination() {
         &template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]["POLICY"];
     let kms = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     let remote_kms = "arn:aws:kms:eu-west-1:444455556666:key/abcd1234-12ab-34cd-56ef-1234567890ab";
-    for kms_key in ["", kms] {
+    let state = s3_policy_processor::apply::copy_state::CopyStateLocation::parse(
+        "s3://stack-backup-bucket/_s3pp/copy-state/",
+    )
+    .expect("COPY_STATE as the template sets it");
+    let combinations = [("", ""), ("my-source", "extra-one,extra-two")];
+    for (kms_key, (source_name, extras)) in [("", combinations[0]), (kms, combinations[1])] {
         for remote in ["", "dr-backups"] {
             for (region, owner, remote_key) in
                 [("", "", ""), ("eu-west-1", "444455556666", remote_kms)]
             {
                 let parameters = std::collections::HashMap::from([
+                    ("SourceBucketName", source_name),
+                    ("ExtraSourceBucketNames", extras),
                     ("PolicyDocument", ""),
                     ("KmsKeyArn", kms_key),
                     ("TargetStorageClass", "STANDARD_IA"),
@@ -988,6 +1082,17 @@ fn the_default_policy_is_valid_for_every_parameter_combination() {
                     owner,
                     "{text}"
                 );
+                // The rule names its buckets, each bucket's backups under its own name, and the
+                // copy state the template configures lies outside every backup location.
+                let mut expected = vec![if source_name.is_empty() {
+                    "s3pp-source-123456789012-us-east-1-0a1b2c3d".to_owned()
+                } else {
+                    source_name.to_owned()
+                }];
+                expected.extend(extras.split(',').filter(|e| !e.is_empty()).map(str::to_owned));
+                assert_eq!(parsed.rules[0].matcher.buckets, expected, "{text}");
+                assert_eq!(backup.prefix.as_str(), "{bucket}/", "{text}");
+                assert_eq!(state.conflict_with(&parsed), None, "{text}");
             }
         }
     }

@@ -105,7 +105,7 @@ impl CopyStateLocation {
         for rule in &policy.rules {
             if let Some(backup) = &rule.backup
                 && backup.bucket == self.bucket
-                && related(backup.prefix.literal_head(), &self.prefix)
+                && backup.prefix.may_overlap(&self.prefix)
             {
                 return Some(format!(
                     "copy state under s3://{}/{} would share keys with rule `{}`'s backups (prefix {:?}); choose a prefix outside every backup location, e.g. {DEFAULT_STATE_PREFIX} with backups under {{bucket}}/",
@@ -568,6 +568,29 @@ mod tests {
         assert!(!parsed.holds("other", "state/x.json"));
         for bad in ["my-backup", "s3://B", "s3://"] {
             assert!(CopyStateLocation::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Records must be neither where backups go nor what a rule reconciles.
+    #[test]
+    fn a_location_beside_the_policy_is_checked() {
+        use crate::policy::document::parse_policy;
+        let state = CopyStateLocation::parse("s3://bak").unwrap();
+        for fine in [
+            "backup: bak",
+            "match: { buckets: [src] }\nbackup: { bucket: bak, prefix: copies/ }",
+            "match: { buckets: [src] }\nbackup: other-bak",
+        ] {
+            assert_eq!(state.conflict_with(&parse_policy(fine).unwrap()), None, "{fine}");
+        }
+        for clash in [
+            // Backups keep the source key: a source key under _s3pp/ would land on a record.
+            "match: { buckets: [src] }\nbackup: bak",
+            // A rule that reconciles the state bucket.
+            "match: { buckets: [bak] }\ntags: { a: b }",
+        ] {
+            let problem = state.conflict_with(&parse_policy(clash).unwrap());
+            assert!(problem.is_some(), "{clash}");
         }
     }
 }

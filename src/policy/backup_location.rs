@@ -101,6 +101,26 @@ impl BackupPrefix {
         }
     }
 
+    /// Whether a backup key under this prefix can begin with `prefix`, or `prefix` with the
+    /// place this prefix puts a bucket's backups: whether objects under `prefix` could be
+    /// taken for backups, or be overwritten by one.
+    pub fn may_overlap(&self, prefix: &str) -> bool {
+        let (head, tail) = self.split();
+        let Some(tail) = tail else {
+            return related(head, prefix);
+        };
+        if head.starts_with(prefix) {
+            return true;
+        }
+        let Some(rest) = prefix.strip_prefix(head) else {
+            return false;
+        };
+        match rest.find('/') {
+            Some(end) => could_be_bucket(&rest[..end]) && related(&rest[end..], tail),
+            None => rest.len() < 63 && rest.chars().all(is_bucket_char),
+        }
+    }
+
     /// The text before `{bucket}` (all of it when there is none), and the text from the `/`
     /// after `{bucket}` on.
     fn split(&self) -> (&str, Option<&str>) {
@@ -395,6 +415,19 @@ mod tests {
         let literal = BackupPrefix::parse("copies/").unwrap();
         assert_eq!(literal.key_for("src", "k"), "copies/k");
         assert!(literal.holds("copies/k") && !literal.holds("k"));
+    }
+
+    #[test]
+    fn overlaps_with_other_prefixes_account_for_bucket_names() {
+        let per_bucket = BackupPrefix::parse("{bucket}/").unwrap();
+        assert!(!per_bucket.may_overlap("_s3pp/copy-state/"), "no bucket starts with _");
+        assert!(per_bucket.may_overlap("state/x/"), "a bucket could be named state");
+        assert!(per_bucket.may_overlap(""));
+        let literal = BackupPrefix::parse("").unwrap();
+        assert!(literal.may_overlap("_s3pp/copy-state/"));
+        let nested = BackupPrefix::parse("backups/{bucket}/").unwrap();
+        assert!(!nested.may_overlap("_s3pp/"));
+        assert!(nested.may_overlap("backups/"));
     }
 
     #[test]
