@@ -235,6 +235,9 @@ def lambda_env(endpoint):
         "AWS_ENDPOINT_URL_S3": endpoint,
         "S3_FORCE_PATH_STYLE": "true",
         "POLICY_FILE": str(ROOT / "bench" / "policy.yaml"),
+        # The template's role may read tags and locks, and says so (docs/operate.md).
+        "S3_HEAD_REPORTS_TAG_COUNT": "true",
+        "S3_HEAD_REPORTS_OBJECT_LOCK": "true",
         "BACKUP_BUCKET": BACKUP,
         # What the Lambda service sets for every runtime (lambda_runtime requires them).
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
@@ -427,7 +430,9 @@ class MotoBench(Bench):
         config = TransferConfig(multipart_threshold=part_mib * MIB, multipart_chunksize=part_mib * MIB, max_concurrency=4)
         self.s3.upload_fileobj(io.BufferedReader(Stream(), 4 * MIB), SOURCE, key, Config=config)
         policy = self.tmp / "large-policy.yaml"
-        policy.write_text(f"rules:\n  - backup: {{ bucket: {BACKUP}, prefix: function/ }}\n")
+        policy.write_text(
+            f"rules:\n  - match: {{ buckets: [{SOURCE}] }}\n    backup: {{ bucket: {BACKUP}, prefix: function/ }}\n"
+        )
         extra = {
             "POLICY_FILE": str(policy),
             "MULTIPART_THRESHOLD": str(part_mib * MIB),
@@ -481,6 +486,9 @@ class LatencyBench(Bench):
             )
             for bucket in (SOURCE, BACKUP):
                 s3.create_bucket(Bucket=bucket)
+            # The template's backup bucket keeps versions (the function copies beside HEAD only
+            # into one).
+            s3.put_bucket_versioning(Bucket=BACKUP, VersioningConfiguration={"Status": "Enabled"})
         except BaseException:
             self.close()
             raise

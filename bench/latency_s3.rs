@@ -11,7 +11,9 @@
 //! `x-amz-bucket-region`, CreateBucket, PutObject (tags, content type, user metadata, class,
 //! SSE, `If-None-Match: *`, `If-Match`), HeadObject (`x-amz-tagging-count` only when the object
 //! has tags, SSE always reported), GetObject, Get/Put/DeleteObjectTagging, DeleteObject,
-//! ListObjectsV2, and CopyObject with source and destination preconditions (`412`), both
+//! ListObjectsV2, Get/PutBucketVersioning (versioning is a flag: objects get no version ids),
+//! GetObjectLockConfiguration (no bucket has Object Lock), and CopyObject with source and
+//! destination preconditions (`412`), both
 //! destination conditions at once (`501`), metadata and tagging directives, class and SSE (a
 //! copy resets both unless given), a new random ETag for KMS copies, and the refusal of a
 //! self-copy that changes nothing (`400 InvalidRequest`).
@@ -218,6 +220,9 @@ enum Op {
     HeadBucket,
     DeleteBucket,
     GetBucketLocation,
+    GetBucketVersioning,
+    PutBucketVersioning,
+    GetObjectLockConfiguration,
     ListObjectsV2,
     ListObjects,
     HeadObject,
@@ -239,6 +244,9 @@ impl Op {
             Op::HeadBucket => "HeadBucket",
             Op::DeleteBucket => "DeleteBucket",
             Op::GetBucketLocation => "GetBucketLocation",
+            Op::GetBucketVersioning => "GetBucketVersioning",
+            Op::PutBucketVersioning => "PutBucketVersioning",
+            Op::GetObjectLockConfiguration => "GetObjectLockConfiguration",
             Op::ListObjectsV2 => "ListObjectsV2",
             Op::ListObjects => "ListObjects",
             Op::HeadObject => "HeadObject",
@@ -279,6 +287,16 @@ impl Op {
         if request.key.is_empty() {
             if request.has_query("location") && method == Method::GET {
                 return Op::GetBucketLocation;
+            }
+            if request.has_query("versioning") {
+                return match *method {
+                    Method::GET => Op::GetBucketVersioning,
+                    Method::PUT => Op::PutBucketVersioning,
+                    _ => Op::Unsupported,
+                };
+            }
+            if request.has_query("object-lock") && method == Method::GET {
+                return Op::GetObjectLockConfiguration;
             }
             if request
                 .query
@@ -329,9 +347,13 @@ impl Op {
             Op::GetObjectTagging | Op::PutObjectTagging | Op::DeleteObjectTagging => {
                 &delays.tagging
             }
-            Op::ListObjectsV2 | Op::ListObjects | Op::ListBuckets | Op::GetBucketLocation => {
-                &delays.list
-            }
+            Op::ListObjectsV2
+            | Op::ListObjects
+            | Op::ListBuckets
+            | Op::GetBucketLocation
+            | Op::GetBucketVersioning
+            | Op::PutBucketVersioning
+            | Op::GetObjectLockConfiguration => &delays.list,
             Op::DeleteObject | Op::DeleteBucket => &delays.delete,
             Op::Unsupported => return None,
         })
@@ -428,6 +450,8 @@ impl Answer {
 #[derive(Debug, Default)]
 struct Store {
     buckets: HashMap<String, Bucket>,
+    /// Buckets whose versioning was turned on (PutBucketVersioning).
+    versioned: std::collections::HashSet<String>,
     /// Counter mixed into random ETags.
     generation: u64,
 }
@@ -468,6 +492,35 @@ impl Store {
                 Ok(Answer::xml(
                     "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>"
                         .into(),
+                ))
+            }
+            Op::GetBucketVersioning => {
+                self.bucket(&request.bucket)?;
+                let status = if self.versioned.contains(&request.bucket) {
+                    "<Status>Enabled</Status>"
+                } else {
+                    ""
+                };
+                Ok(Answer::xml(format!(
+                    "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{status}</VersioningConfiguration>"
+                )))
+            }
+            Op::PutBucketVersioning => {
+                self.bucket(&request.bucket)?;
+                let body = request.body.bytes.as_deref().unwrap_or_default();
+                if String::from_utf8_lossy(body).contains("<Status>Enabled</Status>") {
+                    self.versioned.insert(request.bucket.clone());
+                } else {
+                    self.versioned.remove(&request.bucket);
+                }
+                Ok(Answer::ok())
+            }
+            Op::GetObjectLockConfiguration => {
+                self.bucket(&request.bucket)?;
+                Err(S3Error::new(
+                    StatusCode::NOT_FOUND,
+                    "ObjectLockConfigurationNotFoundError",
+                    "Object Lock configuration does not exist for this bucket",
                 ))
             }
             Op::ListObjectsV2 | Op::ListObjects => self.list_objects(op, request),
@@ -1669,6 +1722,24 @@ mod tests {
         assert_eq!(header(&head, "content-length"), Some("600"));
         let missing = run(&mut store, &request(Method::HEAD, "src/nope", &[])).unwrap_err();
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    }
+
+    /// The function asks whether the backup bucket keeps versions (and, without trust in
+    /// HEAD, whether a bucket has Object Lock).
+    #[test]
+    fn versioning_is_a_flag_and_no_bucket_has_object_lock() {
+        let mut store = seeded();
+        let get = request(Method::GET, "dst?versioning", &[]);
+        let off = run(&mut store, &get).unwrap();
+        assert!(!String::from_utf8_lossy(&off.body).contains("Enabled"));
+        let mut put = request(Method::PUT, "dst?versioning", &[]);
+        let xml = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+        put.body.bytes = Some(Bytes::from_static(xml.as_bytes()));
+        run(&mut store, &put).unwrap();
+        let on = run(&mut store, &get).unwrap();
+        assert!(String::from_utf8_lossy(&on.body).contains("<Status>Enabled</Status>"));
+        let lock = run(&mut store, &request(Method::GET, "dst?object-lock", &[])).unwrap_err();
+        assert_eq!(lock.code, "ObjectLockConfigurationNotFoundError");
     }
 
     #[test]

@@ -267,7 +267,11 @@ fn function_and_its_role_never_reference_the_source_bucket_resource() {
 /// source file, or (for KMS data keys and SQS polling) the service acting for the function.
 const ACTIONS: &[(&str, &str, &str)] = &[
     ("s3:GetObject", "src/store/s3/mod.rs", ".head_object()"),
-    ("s3:GetObjectVersion", "src/store/s3/mod.rs", ".head_object()"),
+    (
+        "s3:GetObjectVersion",
+        "src/store/s3/mod.rs",
+        ".head_object()",
+    ),
     (
         "s3:GetObjectTagging",
         "src/store/s3/mod.rs",
@@ -295,19 +299,31 @@ const ACTIONS: &[(&str, &str, &str)] = &[
         "src/store/s3/mod.rs",
         ".abort_multipart_upload()",
     ),
-    ("s3:GetObjectAcl", "src/store/s3/mod.rs", ".get_object_acl()"),
+    (
+        "s3:GetObjectAcl",
+        "src/store/s3/mod.rs",
+        ".get_object_acl()",
+    ),
     (
         "s3:GetObjectVersionAcl",
         "src/store/s3/mod.rs",
         ".get_object_acl()",
     ),
-    ("s3:PutObjectAcl", "src/store/s3/mod.rs", ".put_object_acl()"),
+    (
+        "s3:PutObjectAcl",
+        "src/store/s3/mod.rs",
+        ".put_object_acl()",
+    ),
     (
         "s3:PutObjectVersionAcl",
         "src/store/s3/mod.rs",
         ".put_object_acl()",
     ),
-    ("s3:RestoreObject", "src/store/s3/mod.rs", ".restore_object()"),
+    (
+        "s3:RestoreObject",
+        "src/store/s3/mod.rs",
+        ".restore_object()",
+    ),
     (
         "s3:ListMultipartUploadParts",
         "src/store/s3/mod.rs",
@@ -339,7 +355,11 @@ const ACTIONS: &[(&str, &str, &str)] = &[
         ".list_object_versions()",
     ),
     // A copy state record goes when its copy is done.
-    ("s3:DeleteObject", "src/store/s3/records.rs", ".delete_object()"),
+    (
+        "s3:DeleteObject",
+        "src/store/s3/records.rs",
+        ".delete_object()",
+    ),
     ("kms:DescribeKey", "src/kms_aliases.rs", ".describe_key()"),
     // S3 calls KMS with the caller's permissions when copying SSE-KMS objects.
     (
@@ -1013,10 +1033,7 @@ fn evaluate(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -
 }
 
 /// A list-valued intrinsic (`!Split`) or a plain sequence, evaluated element by element.
-fn evaluate_list(
-    value: &Value,
-    parameters: &std::collections::HashMap<&str, &str>,
-) -> Vec<String> {
+fn evaluate_list(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -> Vec<String> {
     match value {
         Value::Sequence(items) => items.iter().map(|v| evaluate(v, parameters)).collect(),
         Value::Tagged(tagged) if tagged.tag.to_string() == "!Split" => {
@@ -1089,7 +1106,12 @@ fn the_default_policy_is_valid_for_every_parameter_combination() {
                 } else {
                     source_name.to_owned()
                 }];
-                expected.extend(extras.split(',').filter(|e| !e.is_empty()).map(str::to_owned));
+                expected.extend(
+                    extras
+                        .split(',')
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_owned),
+                );
                 assert_eq!(parsed.rules[0].matcher.buckets, expected, "{text}");
                 assert_eq!(backup.prefix.as_str(), "{bucket}/", "{text}");
                 assert_eq!(state.conflict_with(&parsed), None, "{text}");

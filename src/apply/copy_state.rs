@@ -581,7 +581,11 @@ mod tests {
             "match: { buckets: [src] }\nbackup: { bucket: bak, prefix: copies/ }",
             "match: { buckets: [src] }\nbackup: other-bak",
         ] {
-            assert_eq!(state.conflict_with(&parse_policy(fine).unwrap()), None, "{fine}");
+            assert_eq!(
+                state.conflict_with(&parse_policy(fine).unwrap()),
+                None,
+                "{fine}"
+            );
         }
         for clash in [
             // Backups keep the source key: a source key under _s3pp/ would land on a record.

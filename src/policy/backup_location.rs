@@ -420,8 +420,14 @@ mod tests {
     #[test]
     fn overlaps_with_other_prefixes_account_for_bucket_names() {
         let per_bucket = BackupPrefix::parse("{bucket}/").unwrap();
-        assert!(!per_bucket.may_overlap("_s3pp/copy-state/"), "no bucket starts with _");
-        assert!(per_bucket.may_overlap("state/x/"), "a bucket could be named state");
+        assert!(
+            !per_bucket.may_overlap("_s3pp/copy-state/"),
+            "no bucket starts with _"
+        );
+        assert!(
+            per_bucket.may_overlap("state/x/"),
+            "a bucket could be named state"
+        );
         assert!(per_bucket.may_overlap(""));
         let literal = BackupPrefix::parse("").unwrap();
         assert!(literal.may_overlap("_s3pp/copy-state/"));
