@@ -1036,7 +1036,7 @@ fn evaluate(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -
 fn evaluate_list(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -> Vec<String> {
     match value {
         Value::Sequence(items) => items.iter().map(|v| evaluate(v, parameters)).collect(),
-        Value::Tagged(tagged) if tagged.tag.to_string() == "!Split" => {
+        Value::Tagged(tagged) if tagged.tag == "!Split" => {
             let args = tagged.value.as_sequence().expect("Split args");
             let delimiter = args[0].as_str().expect("Split delimiter");
             evaluate(&args[1], parameters)
