@@ -94,7 +94,7 @@ impl EarlyBackup {
             .versioning_of(store, &early.request.destination.bucket)
             .await
         {
-            Ok(versioning) if versioning.keeps_replaced() => Self::run(store, early).await,
+            Some(versioning) if versioning.keeps_replaced() => Self::run(store, early).await,
             _ => EarlyCopy::NotTried,
         }
     }

@@ -26,17 +26,10 @@ pub(super) async fn resolve<S: ObjectStore>(store: &S, facts: &BucketFacts, head
         return;
     }
     let location = &head.location;
-    match facts.object_lock_of(store, &location.bucket).await {
-        Ok(false) => {
-            head.object_lock = ObjectLock::Unlocked;
-            return;
-        }
-        Ok(true) => {}
-        Err(err) => tracing::debug!(
-            bucket = location.bucket,
-            error = %err,
-            "cannot read the bucket's Object Lock configuration; reading the object's"
-        ),
+    // A bucket without Object Lock holds no locked object; with it, or unknown, ask the object.
+    if facts.object_lock_of(store, &location.bucket).await == Some(false) {
+        head.object_lock = ObjectLock::Unlocked;
+        return;
     }
     let (retention, legal_hold) = futures::join!(
         store.get_retention(location),

@@ -92,16 +92,10 @@ pub(super) async fn keep_version<S: ObjectStore>(
     // GetBucketVersioning says whether the bucket keeps versions; where it cannot be asked,
     // a version id on the backup's HEAD shows that it does.
     let keeps_versions = match options.facts.versioning_of(store, &spec.bucket).await {
-        Ok(versioning) => versioning.keeps_replaced(),
-        Err(err) => {
-            let shown = backup
-                .as_ref()
-                .is_some_and(|b| b.location.version_id.is_some());
-            if !shown {
-                tracing::warn!(bucket = spec.bucket, error = %err, "cannot tell whether the backup bucket keeps versions");
-            }
-            shown
-        }
+        Some(versioning) => versioning.keeps_replaced(),
+        None => backup
+            .as_ref()
+            .is_some_and(|b| b.location.version_id.is_some()),
     };
     if !keeps_versions {
         return Noncurrent::NotKept(format!(

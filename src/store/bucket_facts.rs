@@ -1,8 +1,9 @@
 //! What has been learned about buckets, so the function asks once per bucket and instance rather
 //! than once per object: whether a bucket keeps versions, whether it has Object Lock. Both can be
 //! changed by the bucket's owner, so an answer is kept for [`FACT_LIFETIME`] and then asked
-//! again. Failed questions are not remembered (the caller decides what an unknown means). One
-//! `BucketFacts` lives as long as the processor (an instance) or a command-line run.
+//! again. A question that fails (a role without the permission, a server that cannot answer)
+//! is remembered as unknown for as long, and logged once: the caller decides what an unknown
+//! means. One `BucketFacts` lives as long as the processor (an instance) or a command-line run.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -13,11 +14,11 @@ use super::{ObjectStore, StoreError, Versioning};
 /// How long a learned fact is trusted before it is asked again.
 pub const FACT_LIFETIME: Duration = Duration::from_secs(600);
 
-/// Learned bucket facts, with when each was learned.
+/// Learned bucket facts (`None`: asked, and could not be told), with when each was learned.
 #[derive(Debug, Default)]
 pub struct BucketFacts {
-    versioning: Mutex<HashMap<String, (Versioning, Instant)>>,
-    object_lock: Mutex<HashMap<String, (bool, Instant)>>,
+    versioning: Mutex<HashMap<String, (Option<Versioning>, Instant)>>,
+    object_lock: Mutex<HashMap<String, (Option<bool>, Instant)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -26,79 +27,104 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn fresh<T: Copy>(map: &Mutex<HashMap<String, (T, Instant)>>, bucket: &str) -> Option<T> {
+/// The fact learned recently, if any: `Some(None)` when it could not be told.
+fn fresh<T: Copy>(
+    map: &Mutex<HashMap<String, (Option<T>, Instant)>>,
+    bucket: &str,
+) -> Option<Option<T>> {
     lock(map)
         .get(bucket)
         .filter(|(_, learned)| learned.elapsed() < FACT_LIFETIME)
         .map(|(fact, _)| *fact)
 }
 
-impl BucketFacts {
-    /// The bucket's versioning, if learned recently.
-    pub fn versioning(&self, bucket: &str) -> Option<Versioning> {
-        fresh(&self.versioning, bucket)
-    }
-
-    /// Remembers the bucket's versioning.
-    pub fn learn_versioning(&self, bucket: &str, versioning: Versioning) {
-        lock(&self.versioning).insert(bucket.to_owned(), (versioning, Instant::now()));
-    }
-
-    /// Whether the bucket has Object Lock, if learned recently.
-    pub fn object_lock(&self, bucket: &str) -> Option<bool> {
-        fresh(&self.object_lock, bucket)
-    }
-
-    /// Remembers whether the bucket has Object Lock.
-    pub fn learn_object_lock(&self, bucket: &str, enabled: bool) {
-        lock(&self.object_lock).insert(bucket.to_owned(), (enabled, Instant::now()));
-    }
+fn remember<T>(map: &Mutex<HashMap<String, (Option<T>, Instant)>>, bucket: &str, fact: Option<T>) {
+    lock(map).insert(bucket.to_owned(), (fact, Instant::now()));
 }
 
 impl BucketFacts {
-    /// The bucket's versioning: remembered, or asked (GetBucketVersioning) and remembered.
+    /// Remembers the bucket's versioning (as a test's or a warm instance's knowledge).
+    pub fn learn_versioning(&self, bucket: &str, versioning: Versioning) {
+        remember(&self.versioning, bucket, Some(versioning));
+    }
+
+    /// The bucket's versioning: remembered, or asked (GetBucketVersioning) and remembered;
+    /// `None` when it cannot be told.
     pub async fn versioning_of<S: ObjectStore>(
         &self,
         store: &S,
         bucket: &str,
-    ) -> Result<Versioning, StoreError> {
-        if let Some(known) = self.versioning(bucket) {
-            return Ok(known);
+    ) -> Option<Versioning> {
+        if let Some(known) = fresh(&self.versioning, bucket) {
+            return known;
         }
-        let versioning = store.bucket_versioning(bucket).await?;
-        self.learn_versioning(bucket, versioning);
-        Ok(versioning)
+        let answer = store.bucket_versioning(bucket).await;
+        let fact = told("versioning", bucket, answer);
+        remember(&self.versioning, bucket, fact);
+        fact
     }
 
     /// Whether the bucket has Object Lock: remembered, or asked (GetObjectLockConfiguration)
-    /// and remembered.
-    pub async fn object_lock_of<S: ObjectStore>(
-        &self,
-        store: &S,
-        bucket: &str,
-    ) -> Result<bool, StoreError> {
-        if let Some(known) = self.object_lock(bucket) {
-            return Ok(known);
+    /// and remembered; `None` when it cannot be told.
+    pub async fn object_lock_of<S: ObjectStore>(&self, store: &S, bucket: &str) -> Option<bool> {
+        if let Some(known) = fresh(&self.object_lock, bucket) {
+            return known;
         }
-        let enabled = store.bucket_object_lock(bucket).await?;
-        self.learn_object_lock(bucket, enabled);
-        Ok(enabled)
+        let answer = store.bucket_object_lock(bucket).await;
+        let fact = told("Object Lock configuration", bucket, answer);
+        remember(&self.object_lock, bucket, fact);
+        fact
     }
+}
+
+/// The answer as a fact, the failure logged (once per bucket and fact lifetime).
+fn told<T>(what: &str, bucket: &str, answer: Result<T, StoreError>) -> Option<T> {
+    answer
+        .inspect_err(|err| {
+            tracing::warn!(bucket, error = %err, "cannot read the bucket's {what}; taken as unknown");
+        })
+        .ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::counting::CountingStore;
+    use crate::store::faults::FaultInjectingStore;
+    use crate::store::intercept::Operation;
+    use crate::store::memory::MemoryStore;
 
-    #[test]
-    fn facts_are_kept_per_bucket() {
+    #[tokio::test]
+    async fn facts_are_asked_once_per_bucket_failures_included() {
+        let memory = MemoryStore::new();
+        memory.create_bucket("a");
+        memory.enable_versioning("a");
+        memory.create_bucket("b");
+        let store = CountingStore::new(FaultInjectingStore::new(memory));
+        store.inner().fail_call(
+            Operation::GetBucketVersioning,
+            2,
+            StoreError::Service {
+                operation: "GetBucketVersioning",
+                code: "AccessDenied".into(),
+                status: 403,
+                message: "Access Denied".into(),
+            },
+        );
         let facts = BucketFacts::default();
-        assert_eq!(facts.versioning("a"), None);
-        facts.learn_versioning("a", Versioning::Enabled);
-        facts.learn_object_lock("b", true);
-        assert_eq!(facts.versioning("a"), Some(Versioning::Enabled));
-        assert_eq!(facts.versioning("b"), None);
-        assert_eq!(facts.object_lock("b"), Some(true));
-        assert_eq!(facts.object_lock("a"), None);
+        for _ in 0..3 {
+            assert_eq!(
+                facts.versioning_of(&store, "a").await,
+                Some(Versioning::Enabled)
+            );
+            assert_eq!(
+                facts.versioning_of(&store, "b").await,
+                None,
+                "refused: unknown"
+            );
+            assert_eq!(facts.object_lock_of(&store, "b").await, Some(false));
+        }
+        assert_eq!(store.counts().versionings, 2);
+        assert_eq!(store.counts().lock_reads, 1);
     }
 }
