@@ -126,8 +126,9 @@ pub fn force_path_style(lookup: impl Fn(&str) -> Option<String>) -> Result<bool,
 }
 
 /// `S3_HEAD_REPORTS_TAG_COUNT`, `S3_HEAD_REPORTS_OBJECT_LOCK` (both `false` unless set: only
-/// the deployment knows that its role may read tags and locks) and `S3_COPY_IF_NONE_MATCH`
-/// (`true`, S3's behaviour, unless set).
+/// the deployment knows that its role may read tags and locks), `S3_COPY_IF_NONE_MATCH`
+/// (`true`, S3's behaviour, unless set) and `S3_UPDATE_OBJECT_ENCRYPTION` (`true` unless an
+/// endpoint override is set).
 fn parse_server_support(
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<ServerSupport, ConfigError> {
@@ -144,7 +145,22 @@ fn parse_server_support(
             s3.head_reports_object_lock,
         )?,
         copy_if_none_match: parse_bool_or(lookup, "S3_COPY_IF_NONE_MATCH", s3.copy_if_none_match)?,
+        // On by default only against Amazon S3's own endpoints: with an endpoint override (a
+        // local server, an S3-compatible store) only when asked for explicitly.
+        update_object_encryption: parse_bool_or(
+            lookup,
+            "S3_UPDATE_OBJECT_ENCRYPTION",
+            !has_custom_endpoint(lookup),
+        )?,
     })
+}
+
+/// Whether the SDK will talk to an endpoint of the user's choosing rather than Amazon S3's
+/// (`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, the SDK's standard overrides).
+fn has_custom_endpoint(lookup: &impl Fn(&str) -> Option<String>) -> bool {
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|name| lookup(name).is_some_and(|v| !v.trim().is_empty()))
 }
 
 fn parse_bool(
@@ -282,7 +298,30 @@ mod tests {
             ("S3_COPY_IF_NONE_MATCH", "no"),
         ])
         .unwrap();
-        assert_eq!(minimal.server, ServerSupport::MINIMAL);
+        assert_eq!(
+            minimal.server,
+            ServerSupport {
+                update_object_encryption: true,
+                ..ServerSupport::MINIMAL
+            },
+            "Amazon S3's own endpoint: UpdateObjectEncryption on"
+        );
+        let local = config(&[
+            ("POLICY", "backup: my-backup"),
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000"),
+        ])
+        .unwrap();
+        assert!(
+            !local.server.update_object_encryption,
+            "never sent to an endpoint override unless asked for"
+        );
+        let asked = config(&[
+            ("POLICY", "backup: my-backup"),
+            ("AWS_ENDPOINT_URL", "https://s3.example.test"),
+            ("S3_UPDATE_OBJECT_ENCRYPTION", "true"),
+        ])
+        .unwrap();
+        assert!(asked.server.update_object_encryption);
         let err = config(&[
             ("POLICY", "backup: bbb"),
             ("S3_COPY_IF_NONE_MATCH", "sometimes"),

@@ -143,6 +143,7 @@ const OPERATIONS: [Operation; Operation::COUNT] = [
     Operation::GetObjectLockConfiguration,
     Operation::GetObjectRetention,
     Operation::GetObjectLegalHold,
+    Operation::UpdateObjectEncryption,
 ];
 
 impl RequestCounter {

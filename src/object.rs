@@ -281,6 +281,41 @@ impl Checksum {
     }
 }
 
+/// Every checksum algorithm S3 has, as S3 spells them, in the order HEAD's fields are read.
+pub const CHECKSUM_ALGORITHMS: [&str; 10] = [
+    "CRC64NVME",
+    "CRC32",
+    "CRC32C",
+    "SHA1",
+    "SHA256",
+    "SHA512",
+    "MD5",
+    "XXHASH3",
+    "XXHASH64",
+    "XXHASH128",
+];
+
+/// The two ways S3 checksums a multipart object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumKind {
+    /// A checksum of the whole object's bytes, whatever the parts (`FULL_OBJECT`).
+    FullObject,
+    /// A checksum of the parts' checksums (`COMPOSITE`, value `…-<parts>`).
+    Composite,
+}
+
+/// The checksum type a multipart upload of `algorithm` gets. Only a CRC of the whole object can
+/// be computed from the CRCs of its parts, so S3 keeps full-object checksums for the CRCs
+/// (CRC64NVME has no other); the hashes (SHA-1, SHA-256, SHA-512, MD5) and the XXHASH family
+/// are composite on a multipart object.
+pub fn checksum_type_for_multipart(algorithm: &str) -> ChecksumKind {
+    if algorithm.starts_with("CRC") {
+        ChecksumKind::FullObject
+    } else {
+        ChecksumKind::Composite
+    }
+}
+
 /// Removes the quotes S3 puts around ETags.
 pub fn normalize_etag(etag: &str) -> String {
     etag.trim().trim_matches('"').to_owned()

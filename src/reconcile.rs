@@ -9,6 +9,9 @@ mod keyed_writes;
 mod lock_evidence;
 mod noncurrent;
 mod refused_head;
+mod rekey_fallback;
+#[cfg(test)]
+mod rekey_tests;
 
 use serde::Serialize;
 
@@ -376,6 +379,8 @@ async fn reconcile_current<S: ObjectStore>(
         tags: &tags,
         acl: acl.as_ref(),
         early,
+        update_encryption: options.server.update_object_encryption
+            && !options.facts.lacks_update_encryption(&head.location.bucket),
     };
     let mut rereads = 0;
     loop {
@@ -392,6 +397,8 @@ async fn reconcile_current<S: ObjectStore>(
         .await
         {
             Attempt::Done(report) => return *report,
+            // S3 refused UpdateObjectEncryption: plan the copy that re-keys instead.
+            Attempt::WithoutUpdateEncryption => facts.update_encryption = false,
             // Nothing was written: look at the backup location, as without the condition,
             // and plan again (this time the plan knows what is there).
             Attempt::ReadBackupFirst => {
@@ -417,6 +424,8 @@ struct Facts<'a> {
     tags: &'a Tags,
     acl: Option<&'a Acl>,
     early: &'a EarlyCopy,
+    /// Whether an encryption-only change may use UpdateObjectEncryption.
+    update_encryption: bool,
 }
 
 /// How one plan-and-apply ended.
@@ -429,6 +438,8 @@ enum Attempt {
     /// destination was refused with 412 (an object is there, or the source changed since
     /// HEAD, which the next attempt's own conditions find out).
     ReadBackupFirst,
+    /// S3 refused UpdateObjectEncryption in a way a copy can do instead: plan again without it.
+    WithoutUpdateEncryption,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -448,6 +459,7 @@ async fn plan_and_apply<S: ObjectStore>(
         backup,
         ia_min_size: policy.ia_min_size,
         acl: facts.acl,
+        update_encryption: facts.update_encryption,
     };
     let plan = plan(input, rule);
     let backup_unread = matches!(backup, BackupState::Unread);
@@ -524,6 +536,17 @@ async fn plan_and_apply<S: ObjectStore>(
                 ) =>
         {
             Attempt::ReadBackupFirst
+        }
+        Err(err)
+            if rekey_fallback::falls_back(&err, &facts.head.location.bucket, &options.facts) =>
+        {
+            tracing::info!(
+                bucket = facts.head.location.bucket,
+                key = facts.head.location.key,
+                error = %err,
+                "UpdateObjectEncryption refused; re-keying by copying"
+            );
+            Attempt::WithoutUpdateEncryption
         }
         Err(err) => Attempt::Done(Box::new(apply_failure(report, &err))),
     }

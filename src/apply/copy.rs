@@ -522,6 +522,7 @@ mod tests {
             .collect();
         StoredObject {
             etag: crate::store::memory::etag_of(&body),
+            checksum: crate::store::memory::full_object_checksum("CRC64NVME", &body),
             body,
             content_type: Some("application/x-big".into()),
             metadata: [("owner".to_owned(), "me".to_owned())].into(),
@@ -1040,6 +1041,43 @@ mod tests {
                 .body,
             body
         );
+    }
+
+    /// Every checksum algorithm S3 has is restated by a multipart copy, as a single CopyObject
+    /// keeps it: full-object for the CRCs (and stated at completion, for S3 to check), composite
+    /// for the others.
+    #[tokio::test]
+    async fn every_checksum_algorithm_is_restated_by_a_multipart_copy() {
+        for algorithm in crate::object::CHECKSUM_ALGORITHMS {
+            let (store, _, body) = setup().await;
+            let mut object = memory(&store).object("src-bucket", "big.bin").unwrap();
+            object.checksum = crate::store::memory::full_object_checksum(algorithm, &body);
+            memory(&store).put_object("src-bucket", "big.bin", object);
+            let head = store
+                .head_object_with_checksums(&ObjectLocation::current("src-bucket", "big.bin"))
+                .await
+                .unwrap();
+            copy(&store, &head, &backup_request(&head), &small_parts(), None)
+                .await
+                .unwrap_or_else(|e| panic!("{algorithm}: {e}"));
+            let copied = memory(&store).object("backup-bucket", "big.bin").unwrap();
+            assert_eq!(copied.body, body, "{algorithm}");
+            assert_eq!(copied.checksum.algorithm, algorithm);
+            let crc = algorithm.starts_with("CRC");
+            assert_eq!(copied.checksum.full_object, crc, "{algorithm}");
+            if crc {
+                assert_eq!(
+                    copied.checksum.value,
+                    head.checksum.unwrap().value,
+                    "{algorithm}"
+                );
+            } else {
+                assert!(
+                    copied.checksum.value.ends_with("-3"),
+                    "{algorithm}: composite of 3 parts"
+                );
+            }
+        }
     }
 
     #[tokio::test]

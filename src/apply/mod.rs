@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::backup_record::SourceRecord;
 use crate::object::{ObjectHead, ObjectLocation};
 use crate::plan::{Action, BackupCondition, Plan};
+use crate::policy::EncryptionSpec;
 use crate::store::{
     CopyRequest, MetadataDirective, ObjectHeaders, ObjectStore, TagDirective, WriteCondition,
 };
@@ -155,6 +156,22 @@ pub async fn apply<S: ObjectStore>(
                 copy::copy(store, head, &request, settings, deadline)
                     .await
                     .map_err(fail("rewrite"))?;
+            }
+            Action::UpdateEncryption { encryption } => {
+                // The exact version HEAD saw, in a versioned bucket (its version id); the current
+                // object otherwise.
+                let (key_arn, bucket_key) = match encryption {
+                    EncryptionSpec::Kms {
+                        key: Some(key),
+                        bucket_key,
+                    } => (key.for_request(), *bucket_key),
+                    // The plan names a key ARN, always.
+                    _ => continue,
+                };
+                store
+                    .update_object_encryption(&head.location, key_arn, bucket_key)
+                    .await
+                    .map_err(|e| fail("update_encryption")(CopyError::Store(e)))?;
             }
             Action::PutTags { tags } => {
                 store

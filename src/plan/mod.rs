@@ -3,6 +3,8 @@
 //! object that already complies gets an empty one (which is what makes redelivered events and
 //! the `ObjectCreated:Copy` event of our own rewrite harmless).
 
+mod rekey;
+
 use serde::Serialize;
 
 use crate::backup_record::SourceRecord;
@@ -25,6 +27,9 @@ pub struct PlanInput<'a> {
     pub ia_min_size: u64,
     /// The object's ACL, when the rule removes public grants.
     pub acl: Option<&'a Acl>,
+    /// Whether an encryption-only change may use UpdateObjectEncryption (the server is known
+    /// to implement it, and has not refused it for this bucket or object).
+    pub update_encryption: bool,
 }
 
 /// What is known of the object at a rule's backup location before planning.
@@ -91,6 +96,12 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         tags: Option<Tags>,
     },
+    /// Re-key the object in place with UpdateObjectEncryption: no copy, no new version, the
+    /// same ETag, class and checksums (the exact version HEAD saw, in a versioned bucket).
+    UpdateEncryption {
+        /// The SSE-KMS encryption it gets (a key ARN, and the bucket-key setting).
+        encryption: EncryptionSpec,
+    },
     /// Replace the object's tag set (existing tags merged with the rule's).
     PutTags {
         /// The full tag set to write.
@@ -113,11 +124,13 @@ pub enum Action {
 }
 
 impl Action {
-    /// `backup`, `rewrite`, `put_tags`, `remove_public_grants` or `restore`.
+    /// `backup`, `rewrite`, `update_encryption`, `put_tags`, `remove_public_grants` or
+    /// `restore`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Backup { .. } => "backup",
             Self::Rewrite { .. } => "rewrite",
+            Self::UpdateEncryption { .. } => "update_encryption",
             Self::PutTags { .. } => "put_tags",
             Self::RemovePublicGrants { .. } => "remove_public_grants",
             Self::Restore { .. } => "restore",
@@ -206,9 +219,22 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Plan {
     };
 
     let mut tags_in_rewrite = false;
+    // Only the encryption changes, and S3 can re-key without copying: no copy at all.
+    let rekey = (encryption_changes && !class_changes && input.update_encryption)
+        .then(|| {
+            rule.encryption
+                .as_ref()
+                .and_then(|spec| rekey::target(head, spec))
+        })
+        .flatten();
     if class_changes || encryption_changes {
         match rewrite_blocker(head) {
             Some(reason) => plan.unmet.push(reason),
+            None if rekey.is_some() => {
+                if let Some(encryption) = rekey {
+                    plan.actions.push(Action::UpdateEncryption { encryption });
+                }
+            }
             None => match rewrite_encryption(rule, &head.encryption) {
                 Ok(encryption) => {
                     plan.actions.push(Action::Rewrite {
@@ -249,6 +275,7 @@ pub fn wants_rewrite(head: &ObjectHead, rule: &Rule, ia_min_size: u64) -> bool {
         backup: &BackupState::Absent,
         ia_min_size,
         acl: None,
+        update_encryption: false,
     };
     target_storage_class(input, rule, &mut Vec::new()) != head.storage_class
         || rule

@@ -61,6 +61,7 @@ fn plan_for(
             }),
             ia_min_size: 128 * 1024,
             acl: None,
+            update_encryption: false,
         },
         rule,
     )
@@ -476,6 +477,7 @@ fn too_many_tags_fails_the_tag_requirement_but_not_the_rest() {
             backup: &BackupState::Absent,
             ia_min_size: 0,
             acl: None,
+            update_encryption: false,
         },
         &rule("tags: { new: tag }\nstorage_class: STANDARD_IA\nbackup: backup-bucket"),
     );
@@ -543,6 +545,14 @@ fn matching_checksums_make_a_backup_current_whatever_the_etags_and_times() {
         action_names(&plan_for(&rule, &source, &Tags::new(), Some(&copy))),
         ["backup"]
     );
+    // Every algorithm S3 has compares the same way.
+    for algorithm in crate::object::CHECKSUM_ALGORITHMS {
+        source.checksum = Some(Checksum::new(algorithm, "same="));
+        copy.checksum = Some(Checksum::new(algorithm, "same="));
+        assert_eq!(same_bytes(&source, &copy), SameBytes::Yes, "{algorithm}");
+        copy.checksum = Some(Checksum::new(algorithm, "other="));
+        assert_eq!(same_bytes(&source, &copy), SameBytes::No, "{algorithm}");
+    }
     // Composite checksums that differ may only differ in part layout: not evidence.
     source.checksum = Some(Checksum::new("SHA256", "abc=-2"));
     copy.checksum = Some(Checksum::new("SHA256", "xyz=-3"));
@@ -825,6 +835,7 @@ fn public_grants_are_removed_and_other_grants_kept() {
         backup: &BackupState::Absent,
         ia_min_size: 0,
         acl: Some(&acl),
+        update_encryption: false,
     };
     let plan = plan(input, &rule);
     assert_eq!(
@@ -874,6 +885,7 @@ fn event_time_backup_and_rule_agree_with_the_plan() {
                     backup: &BackupState::Unread,
                     ia_min_size: policy.ia_min_size,
                     acl: None,
+                    update_encryption: false,
                 },
                 rule,
             );
@@ -907,4 +919,146 @@ fn a_backup_without_the_sources_redirect_is_replaced_only_where_it_is() {
     );
     let with = backup_of(&source);
     assert!(plan_for(&rule, &source, &Tags::new(), Some(&with)).is_empty());
+}
+
+/// The plan for `head` under `rule` when UpdateObjectEncryption may be used.
+fn plan_rekeying(rule: &Rule, head: &ObjectHead) -> Plan {
+    plan(
+        PlanInput {
+            head,
+            tags: &Tags::new(),
+            backup: &BackupState::Absent,
+            ia_min_size: 0,
+            acl: None,
+            update_encryption: true,
+        },
+        rule,
+    )
+}
+
+fn rekey_to(arn: &str, bucket_key: Option<bool>) -> Action {
+    Action::UpdateEncryption {
+        encryption: EncryptionSpec::Kms {
+            key: Some(KmsKey {
+                configured: arn.into(),
+                resolved_arn: Some(arn.into()),
+            }),
+            bucket_key,
+        },
+    }
+}
+
+/// An encryption-only change uses UpdateObjectEncryption where S3 can do it: SSE-S3 or SSE-KMS
+/// sources, a target key named by ARN (as written, or an alias resolved at cold start), the
+/// bucket key turned on for the object's own key; tags and ACLs are written beside it. Anything
+/// else takes the copy: a class change too, SSE-S3 as the target, the AWS-managed key, a bare
+/// key id, an unresolved alias, DSSE or unreported encryption, a directory bucket.
+#[test]
+fn encryption_only_changes_re_key_without_copying() {
+    let to_a = rule(&format!(
+        "encryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_A}\", bucket_key: true }}\ntags: {{ a: b }}"
+    ));
+    let sse_s3 = head(10);
+    assert_eq!(
+        plan_rekeying(&to_a, &sse_s3).actions,
+        vec![
+            rekey_to(KEY_A, Some(true)),
+            Action::PutTags {
+                tags: tags(&[("a", "b")])
+            }
+        ]
+    );
+    let mut under_b = head(10);
+    under_b.encryption = kms(KEY_B);
+    assert_eq!(
+        plan_rekeying(&to_a, &under_b).actions[0],
+        rekey_to(KEY_A, Some(true))
+    );
+    // The bucket key on, for the object's own key.
+    let bucket_key = rule("encryption: { algorithm: aws:kms, bucket_key: true }");
+    assert_eq!(
+        plan_rekeying(&bucket_key, &under_b).actions,
+        vec![rekey_to(KEY_B, Some(true))]
+    );
+    // An alias resolved at cold start: its key ARN.
+    let mut alias = rule("encryption: { algorithm: aws:kms, kms_key_id: alias/reports }");
+    if let Some(EncryptionSpec::Kms { key: Some(key), .. }) = alias.encryption.as_mut() {
+        key.resolved_arn = Some(KEY_A.into());
+    }
+    assert_eq!(
+        plan_rekeying(&alias, &sse_s3).actions,
+        vec![rekey_to(KEY_A, None)]
+    );
+
+    let mut directory = sse_s3.clone();
+    directory.location.bucket = "fast--usw2-az1--x-s3".into();
+    let mut dsse = sse_s3.clone();
+    dsse.encryption = ActualEncryption::Other {
+        name: "aws:kms:dsse".into(),
+    };
+    let mut not_reported = sse_s3.clone();
+    not_reported.encryption = ActualEncryption::NotReported;
+    for (case, rule, head) in [
+        (
+            "a class change too",
+            rule(&format!(
+                "storage_class: GLACIER_IR\nencryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_A}\" }}"
+            )),
+            sse_s3.clone(),
+        ),
+        (
+            "SSE-S3 as the target",
+            rule("encryption: AES256"),
+            under_b.clone(),
+        ),
+        (
+            "the AWS-managed key",
+            rule("encryption: aws:kms"),
+            sse_s3.clone(),
+        ),
+        (
+            "a bare key id",
+            rule(
+                "encryption: { algorithm: aws:kms, kms_key_id: 1234abcd-12ab-34cd-56ef-1234567890ab }",
+            ),
+            sse_s3.clone(),
+        ),
+        (
+            "an unresolved alias",
+            rule("encryption: { algorithm: aws:kms, kms_key_id: alias/reports }"),
+            sse_s3.clone(),
+        ),
+        ("a directory bucket", to_a.clone(), directory),
+        ("unreported encryption", to_a.clone(), not_reported),
+    ] {
+        let plan = plan_rekeying(&rule, &head);
+        assert_eq!(action_names(&plan)[0], "rewrite", "{case}: {plan:?}");
+    }
+    let plan = plan_rekeying(&to_a, &dsse);
+    assert!(
+        plan.actions.iter().all(|a| a.name() != "update_encryption"),
+        "{plan:?}"
+    );
+}
+
+/// Archived objects are re-keyed where they are (no restore, nothing held back for it); a
+/// locked object is not (S3 refuses it, and a retention must not be worked around).
+#[test]
+fn archived_objects_re_key_without_a_restore_and_locked_ones_do_not() {
+    let to_a = rule(&format!(
+        "encryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY_A}\" }}\nrestore: {{ days: 1, tier: Bulk }}"
+    ));
+    let mut archived = head(10);
+    archived.storage_class = StorageClass::DeepArchive;
+    archived.archive = Some(ArchiveState::Archived);
+    let plan = plan_rekeying(&to_a, &archived);
+    assert_eq!(plan.actions, vec![rekey_to(KEY_A, None)]);
+    assert!(plan.unmet.is_empty(), "{plan:?}");
+    let mut locked = head(10);
+    locked.object_lock = ObjectLock::Locked("legal hold".into());
+    let plan = plan_rekeying(&to_a, &locked);
+    assert!(
+        plan.actions.is_empty() && plan.unmet[0].contains("Object Lock"),
+        "{plan:?}"
+    );
 }

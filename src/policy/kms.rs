@@ -36,6 +36,15 @@ impl KmsKey {
         self.resolved_arn.as_deref().unwrap_or(&self.configured)
     }
 
+    /// The key's ARN (`arn:…:kms:REGION:ACCOUNT:key/ID`), when known: as written, or what an
+    /// alias resolved to. UpdateObjectEncryption takes nothing else.
+    pub fn key_arn(&self) -> Option<&str> {
+        [self.resolved_arn.as_deref(), Some(self.configured.as_str())]
+            .into_iter()
+            .flatten()
+            .find(|reference| is_key_arn(reference))
+    }
+
     /// The region an ARN names (`arn:aws:kms:REGION:…`); `None` for bare key ids and alias
     /// names, which mean the caller's region.
     pub fn region(&self) -> Option<&str> {
@@ -81,6 +90,11 @@ pub fn key_identity(reference: &str) -> &str {
         }
     }
     reference
+}
+
+/// Whether `reference` is a key ARN (not an alias ARN, not a bare key id).
+pub fn is_key_arn(reference: &str) -> bool {
+    reference.starts_with("arn:") && reference.contains(":kms:") && reference.contains(":key/")
 }
 
 #[cfg(test)]

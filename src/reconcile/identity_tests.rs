@@ -14,7 +14,7 @@ use crate::policy::document::parse_policy;
 use crate::store::counting::CountingStore;
 use crate::store::faults::FaultInjectingStore;
 use crate::store::intercept::Operation;
-use crate::store::memory::{MemoryStore, StoredObject, etag_of};
+use crate::store::memory::{MemoryStore, StoredObject, etag_of, full_object_checksum};
 
 type Store = CountingStore<FaultInjectingStore<MemoryStore>>;
 
@@ -74,6 +74,7 @@ fn object(body: &[u8]) -> StoredObject {
     StoredObject {
         body: body.to_vec(),
         etag: etag_of(body),
+        checksum: full_object_checksum("CRC64NVME", body),
         content_type: Some("text/plain".into()),
         ..StoredObject::default()
     }

@@ -19,6 +19,9 @@ pub const FACT_LIFETIME: Duration = Duration::from_secs(600);
 pub struct BucketFacts {
     versioning: Mutex<HashMap<String, (Option<Versioning>, Instant)>>,
     object_lock: Mutex<HashMap<String, (Option<bool>, Instant)>>,
+    /// Buckets whose server answered UpdateObjectEncryption with "not implemented": not asked
+    /// again for the life of the instance.
+    without_update_encryption: Mutex<std::collections::HashSet<String>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -46,6 +49,21 @@ impl BucketFacts {
     /// Remembers the bucket's versioning (as a test's or a warm instance's knowledge).
     pub fn learn_versioning(&self, bucket: &str, versioning: Versioning) {
         remember(&self.versioning, bucket, Some(versioning));
+    }
+
+    /// Whether UpdateObjectEncryption was found not implemented for the bucket.
+    pub fn lacks_update_encryption(&self, bucket: &str) -> bool {
+        lock(&self.without_update_encryption).contains(bucket)
+    }
+
+    /// Remembers that the bucket's server does not implement UpdateObjectEncryption.
+    pub fn learn_lacks_update_encryption(&self, bucket: &str) {
+        if lock(&self.without_update_encryption).insert(bucket.to_owned()) {
+            tracing::warn!(
+                bucket,
+                "the server does not implement UpdateObjectEncryption; this instance re-keys objects of the bucket by copying"
+            );
+        }
     }
 
     /// The bucket's versioning: remembered, or asked (GetBucketVersioning) and remembered;

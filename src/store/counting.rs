@@ -49,12 +49,15 @@ pub struct Counts {
     pub deletes: usize,
     /// GetObjectLockConfiguration, GetObjectRetention and GetObjectLegalHold calls.
     pub lock_reads: usize,
+    /// UpdateObjectEncryption calls.
+    pub rekeys: usize,
 }
 
 impl Counts {
-    /// Calls that create or change an object (copies, completed multipart copies, tag writes).
+    /// Calls that create or change an object (copies, completed multipart copies, re-keys, tag
+    /// and ACL writes).
     pub fn writes(&self) -> usize {
-        self.copies + self.put_tags + self.multipart_completes + self.put_acls
+        self.copies + self.put_tags + self.multipart_completes + self.put_acls + self.rekeys
     }
 
     /// Every request counted.
@@ -80,6 +83,7 @@ impl Counts {
             puts,
             deletes,
             lock_reads,
+            rekeys,
         } = *self;
         heads
             + head_buckets
@@ -101,6 +105,7 @@ impl Counts {
             + puts
             + deletes
             + lock_reads
+            + rekeys
     }
 }
 
@@ -153,6 +158,7 @@ impl<S> CountingStore<S> {
             lock_reads: get(Operation::GetObjectLockConfiguration)
                 + get(Operation::GetObjectRetention)
                 + get(Operation::GetObjectLegalHold),
+            rekeys: get(Operation::UpdateObjectEncryption),
         }
     }
 }

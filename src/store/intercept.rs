@@ -58,11 +58,13 @@ pub enum Operation {
     GetObjectRetention,
     /// `get_legal_hold`.
     GetObjectLegalHold,
+    /// `update_object_encryption`.
+    UpdateObjectEncryption,
 }
 
 impl Operation {
     /// How many operations there are.
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 23;
 
     /// S3's name for the operation (as in its API reference and error messages).
     pub fn name(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Operation {
             Self::GetObjectLockConfiguration => "GetObjectLockConfiguration",
             Self::GetObjectRetention => "GetObjectRetention",
             Self::GetObjectLegalHold => "GetObjectLegalHold",
+            Self::UpdateObjectEncryption => "UpdateObjectEncryption",
         }
     }
 }
@@ -212,6 +215,18 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
     ) -> Result<(), StoreError> {
         self.before(Operation::RestoreObject).await?;
         self.inner.restore_object(location, days, tier).await
+    }
+
+    async fn update_object_encryption(
+        &self,
+        location: &ObjectLocation,
+        key_arn: &str,
+        bucket_key: Option<bool>,
+    ) -> Result<(), StoreError> {
+        self.before(Operation::UpdateObjectEncryption).await?;
+        self.inner
+            .update_object_encryption(location, key_arn, bucket_key)
+            .await
     }
 
     async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, StoreError> {

@@ -455,6 +455,16 @@ pub trait ObjectStore: Send + Sync {
         upload_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Changes an object version's server-side encryption to SSE-KMS with `key_arn` in place
+    /// (UpdateObjectEncryption: no data movement, no new version, the same ETag). Never sent to
+    /// a server not known to implement it: one that does not may take it for a PutObject.
+    fn update_object_encryption(
+        &self,
+        location: &ObjectLocation,
+        key_arn: &str,
+        bucket_key: Option<bool>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Whether the bucket keeps versions (GetBucketVersioning).
     fn bucket_versioning(
         &self,

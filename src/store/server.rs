@@ -20,6 +20,11 @@ pub struct ServerSupport {
     /// CopyObject honours `If-None-Match: *` (412 when an object is at the destination), so
     /// the backup copy can be made without a HEAD of the backup first (`S3_COPY_IF_NONE_MATCH`).
     pub copy_if_none_match: bool,
+    /// The server implements UpdateObjectEncryption (`S3_UPDATE_OBJECT_ENCRYPTION`; by default
+    /// only Amazon S3's own endpoints are trusted with it). A server that does not may take
+    /// `PUT /{key}?encryption` for a PutObject and replace the object's bytes with the request
+    /// body (moto 5.2.5 does), so it is never sent where this is not known.
+    pub update_object_encryption: bool,
 }
 
 impl ServerSupport {
@@ -29,18 +34,21 @@ impl ServerSupport {
         head_reports_tag_count: false,
         head_reports_object_lock: false,
         copy_if_none_match: true,
+        update_object_encryption: true,
     };
     /// Amazon S3 with a role that may read tags, retention and legal holds (the template's).
     pub const S3_WITH_READS: Self = Self {
         head_reports_tag_count: true,
         head_reports_object_lock: true,
         copy_if_none_match: true,
+        update_object_encryption: true,
     };
     /// Trusts nothing: a request more per object, correct on any S3-compatible server.
     pub const MINIMAL: Self = Self {
         head_reports_tag_count: false,
         head_reports_object_lock: false,
         copy_if_none_match: false,
+        update_object_encryption: false,
     };
 }
 

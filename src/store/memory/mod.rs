@@ -53,6 +53,8 @@ pub struct StoredObject {
     pub version_id: Option<String>,
     /// Object Lock retention or legal hold, in words, if the version has one.
     pub object_lock: Option<String>,
+    /// The checksum S3 keeps with the object (CRC64NVME by default, as S3 adds it).
+    pub checksum: Checksum,
 }
 
 impl Default for StoredObject {
@@ -72,7 +74,17 @@ impl Default for StoredObject {
             website_redirect: None,
             version_id: None,
             object_lock: None,
+            checksum: full_object_checksum("CRC64NVME", &[]),
         }
+    }
+}
+
+/// The checksum of `body` in `algorithm`, of the whole object (a single PUT or a copy).
+pub fn full_object_checksum(algorithm: &'static str, body: &[u8]) -> Checksum {
+    Checksum {
+        algorithm,
+        value: etag_of(body),
+        full_object: true,
     }
 }
 
@@ -97,6 +109,7 @@ struct State {
     kms_decrypt_denied: bool,
     tag_read_denied: bool,
     lock_read_denied: bool,
+    update_encryption_unsupported: bool,
 }
 
 /// Something another writer does at a chosen moment (before the Nth call of an operation).
@@ -242,6 +255,12 @@ impl MemoryStore {
         self.lock().lock_read_denied = true;
     }
 
+    /// Models a server without UpdateObjectEncryption: it answers 501 `NotImplemented` and
+    /// keeps the object, as LocalStack 2026.3.0 does.
+    pub fn without_update_object_encryption(&self) {
+        self.lock().update_encryption_unsupported = true;
+    }
+
     /// Creates an empty bucket.
     pub fn create_bucket(&self, bucket: &str) {
         self.lock().buckets.entry(bucket.to_owned()).or_default();
@@ -259,7 +278,7 @@ impl MemoryStore {
         self.lock().object_lock_buckets.insert(bucket.to_owned());
     }
 
-    /// Stores an object as a plain PUT would (SSE-S3, STANDARD, no tags).
+    /// Stores an object as a plain PUT would (SSE-S3, STANDARD, no tags, CRC64NVME).
     pub fn put(&self, bucket: &str, key: &str, body: &[u8], content_type: &str) {
         self.put_object(
             bucket,
@@ -268,6 +287,7 @@ impl MemoryStore {
                 body: body.to_vec(),
                 etag: etag_of(body),
                 content_type: Some(content_type.to_owned()),
+                checksum: full_object_checksum("CRC64NVME", body),
                 ..StoredObject::default()
             },
         );
@@ -469,11 +489,7 @@ impl MemoryStore {
             archive: archive_state(object),
             website_redirect: object.website_redirect.clone(),
             // Reported only with checksum mode, as on S3.
-            checksum: checksums.then(|| Checksum {
-                algorithm: "CRC64NVME",
-                value: etag_of(&object.body),
-                full_object: true,
-            }),
+            checksum: checksums.then(|| object.checksum.clone()),
             metadata: object.metadata.clone(),
             content_headers: object.content_headers.clone(),
             archive_access_tier: None,

@@ -4,9 +4,12 @@ use std::collections::BTreeMap;
 
 use super::{
     MemoryStore, SSE_C_MESSAGE, State, StoredObject, Upload, access_denied, check_copyable,
-    check_destination, etag_of, is_sse_c, no_such_bucket, no_such_upload,
+    check_destination, etag_of, full_object_checksum, is_sse_c, no_such_bucket, no_such_upload,
 };
-use crate::object::{Acl, ActualEncryption, ObjectHead, ObjectLocation, Tags};
+use crate::object::{
+    Acl, ActualEncryption, Checksum, ChecksumKind, ObjectHead, ObjectLocation, Tags,
+    checksum_type_for_multipart,
+};
 use crate::policy::EncryptionSpec;
 use crate::store::{
     CompleteRequest, CompletedPart, CopyOutcome, CopyRequest, MetadataDirective, MultipartStart,
@@ -176,7 +179,7 @@ impl MemoryStore {
             });
         }
         if let Some(checksum) = &request.expected.checksum
-            && checksum.value != etag_of(&body)
+            && checksum.value != full_object_checksum(checksum.algorithm, &body).value
         {
             return Err(StoreError::Service {
                 operation: OP,
@@ -195,6 +198,24 @@ impl MemoryStore {
             .ok_or_else(|| no_such_upload(OP))?;
         let mut etag = format!("{}-{}", etag_of(&body), request.parts.len());
         let start = upload.start;
+        // The upload's algorithm (S3's default CRC64NVME without one): a full-object checksum
+        // for the CRCs, a composite one (of the parts' checksums, `-<parts>`) for the others.
+        let algorithm = start.checksum_algorithm.unwrap_or("CRC64NVME");
+        let checksum = match checksum_type_for_multipart(algorithm) {
+            ChecksumKind::FullObject => full_object_checksum(algorithm, &body),
+            ChecksumKind::Composite => {
+                let parts: Vec<u8> = request
+                    .parts
+                    .iter()
+                    .flat_map(|p| p.checksum.clone().unwrap_or_default().into_bytes())
+                    .collect();
+                Checksum {
+                    algorithm,
+                    value: format!("{}-{}", etag_of(&parts), request.parts.len()),
+                    full_object: false,
+                }
+            }
+        };
         let object = StoredObject {
             encryption: encryption_from(start.encryption.as_ref(), &mut etag),
             etag: etag.clone(),
@@ -205,6 +226,7 @@ impl MemoryStore {
             storage_class: start.storage_class,
             tags: start.tags,
             website_redirect: start.website_redirect,
+            checksum,
             ..StoredObject::default()
         };
         let version_id = Self::write(
@@ -382,6 +404,56 @@ impl ObjectStore for MemoryStore {
         let mut state = self.lock();
         Self::get_mut(&mut state, location, "RestoreObject")?.restore_requested =
             Some(days.unwrap_or(0));
+        Ok(())
+    }
+
+    /// As the S3 API reference documents it: SSE-S3 or SSE-KMS sources only, a key ARN, no
+    /// Object Lock; the bytes, ETag, version, Last-Modified, class and checksum stay; archived
+    /// objects are re-keyed where they are.
+    async fn update_object_encryption(
+        &self,
+        location: &ObjectLocation,
+        key_arn: &str,
+        bucket_key: Option<bool>,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "UpdateObjectEncryption";
+        self.arrive(OP);
+        let mut state = self.lock();
+        if state.update_encryption_unsupported {
+            return Err(StoreError::Service {
+                operation: OP,
+                code: "NotImplemented".into(),
+                status: 501,
+                message: "The UpdateObjectEncryption operation is not yet emulated".into(),
+            });
+        }
+        let invalid = |message: &str| StoreError::Service {
+            operation: OP,
+            code: "InvalidRequest".into(),
+            status: 400,
+            message: message.into(),
+        };
+        if !crate::policy::kms::is_key_arn(key_arn) {
+            return Err(invalid(
+                "Requests that modify an object's encryption type to SSE-KMS require a valid AWS KMS key ARN.",
+            ));
+        }
+        let object = Self::get_mut(&mut state, location, OP)?;
+        if !matches!(
+            object.encryption,
+            ActualEncryption::Aes256 | ActualEncryption::Kms { .. }
+        ) {
+            return Err(invalid(
+                "Only source objects encrypted with SSE-S3 or SSE-KMS are supported.",
+            ));
+        }
+        if object.object_lock.is_some() {
+            return Err(access_denied(OP));
+        }
+        object.encryption = ActualEncryption::Kms {
+            key_id: Some(key_arn.to_owned()),
+            bucket_key: bucket_key.unwrap_or(false),
+        };
         Ok(())
     }
 

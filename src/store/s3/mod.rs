@@ -3,7 +3,9 @@
 //! refused HEAD) are in [`evidence`]; the function's own small objects (recorded copy state)
 //! in [`records`].
 
+mod checksums;
 mod evidence;
+mod object_encryption;
 mod records;
 
 use std::future::Future;
@@ -15,7 +17,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    AccessControlPolicy, ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload,
+    AccessControlPolicy, ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload,
     CompletedPart as SdkCompletedPart, GlacierJobParameters, Grant as SdkGrant,
     Grantee as SdkGrantee, MetadataDirective as SdkMetadataDirective, Owner, Permission,
     RestoreRequest, ServerSideEncryption, StorageClass as SdkStorageClass, Tag, Tagging,
@@ -30,7 +32,7 @@ use super::{
 };
 use crate::keys::copy_source;
 use crate::object::{
-    Acl, ActualEncryption, ArchiveState, Checksum, ContentHeaders, Grant, Grantee, ObjectHead,
+    Acl, ActualEncryption, ArchiveState, ContentHeaders, Grant, Grantee, ObjectHead,
     ObjectLocation, ObjectLock, StorageClass, Tags, normalize_etag,
 };
 use crate::policy::EncryptionSpec;
@@ -276,7 +278,7 @@ fn head_from_output(location: &ObjectLocation, out: &HeadObjectOutput) -> Object
         encryption,
         tag_count: out.tag_count().and_then(|n| u32::try_from(n).ok()),
         website_redirect: out.website_redirect_location().map(str::to_owned),
-        checksum: checksum(out),
+        checksum: checksums::head_checksum(out),
         metadata: out
             .metadata()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -310,34 +312,6 @@ fn object_lock(out: &HeadObjectOutput) -> Option<String> {
         (Some(r), Some(h)) => Some(format!("{r}, {h}")),
         (r, h) => r.or(h),
     }
-}
-
-/// The strongest content checksum HEAD reported, with its type when S3 gave one.
-fn checksum(out: &HeadObjectOutput) -> Option<Checksum> {
-    let found = [
-        ("SHA256", out.checksum_sha256()),
-        ("CRC64NVME", out.checksum_crc64_nvme()),
-        ("SHA1", out.checksum_sha1()),
-        ("CRC32C", out.checksum_crc32_c()),
-        ("CRC32", out.checksum_crc32()),
-    ]
-    .into_iter()
-    .find_map(|(algorithm, value)| {
-        value
-            .filter(|v| !v.is_empty())
-            .map(|v| Checksum::new(algorithm, v))
-    })?;
-    Some(match out.checksum_type() {
-        Some(ChecksumType::FullObject) => Checksum {
-            full_object: true,
-            ..found
-        },
-        Some(ChecksumType::Composite) => Checksum {
-            full_object: false,
-            ..found
-        },
-        _ => found,
-    })
 }
 
 /// `Expires` as the SDK takes it (an HTTP date), or, when it is not one (S3 stores any text),
@@ -425,54 +399,6 @@ fn version_or_none(location: &ObjectLocation) -> Option<String> {
 /// An ETag as the conditional headers want it: quoted.
 fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
-}
-
-/// The checksum type a multipart copy asks for with `algorithm`: full-object for the CRCs (so
-/// the copy's checksum equals a single-part source's), composite for SHA-1/SHA-256, which S3
-/// only allows as composite on multipart uploads.
-fn multipart_checksum_type(algorithm: &str) -> ChecksumType {
-    if algorithm.starts_with("CRC") {
-        ChecksumType::FullObject
-    } else {
-        ChecksumType::Composite
-    }
-}
-
-/// The full-object checksum S3 must find for the completed upload (`FULL_OBJECT`), on the
-/// field of its algorithm; S3 answers `BadDigest` and leaves the upload open when the parts do
-/// not add up to it. Only CRCs have full-object multipart checksums.
-fn with_full_object_checksum(
-    complete: aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder,
-    checksum: &Checksum,
-) -> aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder
-{
-    let value = checksum.value.clone();
-    let complete = match checksum.algorithm {
-        "CRC64NVME" => complete.checksum_crc64_nvme(value),
-        "CRC32" => complete.checksum_crc32(value),
-        "CRC32C" => complete.checksum_crc32_c(value),
-        _ => return complete,
-    };
-    complete.checksum_type(ChecksumType::FullObject)
-}
-
-/// Sets a part's checksum on the field of the upload's algorithm.
-fn with_part_checksum(
-    part: aws_sdk_s3::types::builders::CompletedPartBuilder,
-    algorithm: Option<&str>,
-    checksum: Option<&String>,
-) -> aws_sdk_s3::types::builders::CompletedPartBuilder {
-    let (Some(algorithm), Some(value)) = (algorithm, checksum) else {
-        return part;
-    };
-    match algorithm {
-        "CRC32" => part.checksum_crc32(value),
-        "CRC32C" => part.checksum_crc32_c(value),
-        "CRC64NVME" => part.checksum_crc64_nvme(value),
-        "SHA1" => part.checksum_sha1(value),
-        "SHA256" => part.checksum_sha256(value),
-        _ => part,
-    }
 }
 
 impl S3Store {
@@ -768,7 +694,11 @@ impl ObjectStore for S3Store {
                     .set_tagging((!request.tags.is_empty()).then(|| encode_tags(&request.tags)))
                     .set_website_redirect_location(request.website_redirect.clone())
                     .set_checksum_algorithm(request.checksum_algorithm.map(ChecksumAlgorithm::from))
-                    .set_checksum_type(request.checksum_algorithm.map(multipart_checksum_type));
+                    .set_checksum_type(
+                        request
+                            .checksum_algorithm
+                            .map(checksums::multipart_checksum_type),
+                    );
                 create = match &request.encryption {
                     None => create,
                     Some(EncryptionSpec::Aes256) => {
@@ -831,19 +761,7 @@ impl ObjectStore for S3Store {
                 operation: "UploadPartCopy",
                 message: "response has no part ETag".into(),
             })?;
-        let checksum = result.and_then(|r| {
-            [
-                r.checksum_crc64_nvme(),
-                r.checksum_crc32(),
-                r.checksum_crc32_c(),
-                r.checksum_sha1(),
-                r.checksum_sha256(),
-            ]
-            .into_iter()
-            .flatten()
-            .find(|v| !v.is_empty())
-            .map(str::to_owned)
-        });
+        let checksum = result.and_then(checksums::copied_part_checksum);
         Ok(CompletedPart {
             part_number: request.part_number,
             etag,
@@ -860,7 +778,7 @@ impl ObjectStore for S3Store {
             .parts
             .iter()
             .map(|p| {
-                with_part_checksum(
+                checksums::with_part_checksum(
                     SdkCompletedPart::builder()
                         .part_number(p.part_number)
                         .e_tag(&p.etag),
@@ -887,7 +805,7 @@ impl ObjectStore for S3Store {
                             .and_then(|size| i64::try_from(size).ok()),
                     );
                 let complete = match &request.expected.checksum {
-                    Some(checksum) => with_full_object_checksum(complete, checksum),
+                    Some(checksum) => checksums::with_full_object_checksum(complete, checksum),
                     None => complete,
                 };
                 complete
@@ -926,17 +844,7 @@ impl ObjectStore for S3Store {
                 })
                 .await?;
             parts.extend(out.parts().iter().filter_map(|p| {
-                let checksum = [
-                    p.checksum_crc64_nvme(),
-                    p.checksum_crc32(),
-                    p.checksum_crc32_c(),
-                    p.checksum_sha1(),
-                    p.checksum_sha256(),
-                ]
-                .into_iter()
-                .flatten()
-                .find(|v| !v.is_empty())
-                .map(str::to_owned);
+                let checksum = checksums::listed_part_checksum(p);
                 Some(UploadedPart {
                     part: CompletedPart {
                         part_number: p.part_number()?,
@@ -969,6 +877,15 @@ impl ObjectStore for S3Store {
         })
         .await
         .map(|_| ())
+    }
+
+    async fn update_object_encryption(
+        &self,
+        location: &ObjectLocation,
+        key_arn: &str,
+        bucket_key: Option<bool>,
+    ) -> Result<(), StoreError> {
+        self.rekey(location, key_arn, bucket_key).await
     }
 
     async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, StoreError> {
