@@ -7,6 +7,7 @@
 pub mod fault_proxy;
 pub mod localstack;
 pub mod race_proxy;
+pub mod recording_server;
 pub mod region_proxy;
 
 use std::collections::BTreeMap;
