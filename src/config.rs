@@ -127,8 +127,8 @@ pub fn force_path_style(lookup: impl Fn(&str) -> Option<String>) -> Result<bool,
 
 /// `S3_HEAD_REPORTS_TAG_COUNT`, `S3_HEAD_REPORTS_OBJECT_LOCK` (both `false` unless set: only
 /// the deployment knows that its role may read tags and locks), `S3_COPY_IF_NONE_MATCH`
-/// (`true`, S3's behaviour, unless set) and `S3_UPDATE_OBJECT_ENCRYPTION` (`true` unless an
-/// endpoint override is set).
+/// (`true`, S3's behaviour, unless set), `S3_UPDATE_OBJECT_ENCRYPTION` and `S3_OBJECT_ANNOTATIONS`
+/// (both `true` unless an endpoint override is set).
 fn parse_server_support(
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<ServerSupport, ConfigError> {
@@ -150,6 +150,11 @@ fn parse_server_support(
         update_object_encryption: parse_bool_or(
             lookup,
             "S3_UPDATE_OBJECT_ENCRYPTION",
+            !has_custom_endpoint(lookup),
+        )?,
+        object_annotations: parse_bool_or(
+            lookup,
+            "S3_OBJECT_ANNOTATIONS",
             !has_custom_endpoint(lookup),
         )?,
     })
@@ -302,6 +307,7 @@ mod tests {
             minimal.server,
             ServerSupport {
                 update_object_encryption: true,
+                object_annotations: true,
                 ..ServerSupport::MINIMAL
             },
             "Amazon S3's own endpoint: UpdateObjectEncryption on"
@@ -312,16 +318,17 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            !local.server.update_object_encryption,
+            !local.server.update_object_encryption && !local.server.object_annotations,
             "never sent to an endpoint override unless asked for"
         );
         let asked = config(&[
             ("POLICY", "backup: my-backup"),
             ("AWS_ENDPOINT_URL", "https://s3.example.test"),
             ("S3_UPDATE_OBJECT_ENCRYPTION", "true"),
+            ("S3_OBJECT_ANNOTATIONS", "1"),
         ])
         .unwrap();
-        assert!(asked.server.update_object_encryption);
+        assert!(asked.server.update_object_encryption && asked.server.object_annotations);
         let err = config(&[
             ("POLICY", "backup: bbb"),
             ("S3_COPY_IF_NONE_MATCH", "sometimes"),

@@ -4,6 +4,7 @@
 //! The flow is event → [`object::ObjectRef`] → HEAD → pure [`plan::plan`] → [`apply::apply`];
 //! see `DESIGN.md` in the shared notes and docs/policy.md for the policy reference.
 
+pub mod annotations;
 pub mod apply;
 pub mod backup_record;
 pub mod cli;

@@ -144,6 +144,9 @@ const OPERATIONS: [Operation; Operation::COUNT] = [
     Operation::GetObjectRetention,
     Operation::GetObjectLegalHold,
     Operation::UpdateObjectEncryption,
+    Operation::ListObjectAnnotations,
+    Operation::GetObjectAnnotation,
+    Operation::PutObjectAnnotation,
 ];
 
 impl RequestCounter {

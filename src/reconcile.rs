@@ -2,6 +2,9 @@
 //! that copy: [`early_backup`]), pick its rule, read what the plan needs, plan, apply, and
 //! report what happened. Every failure becomes an outcome in the report, never a panic.
 
+mod annotation_evidence;
+#[cfg(test)]
+mod annotation_tests;
 mod early_backup;
 #[cfg(test)]
 mod identity_tests;
@@ -374,22 +377,34 @@ async fn reconcile_current<S: ObjectStore>(
             Err(err) => return report.failed_store(&err),
         }
     };
+    let annotations =
+        match annotation_evidence::of_source(store, options, rule, policy.ia_min_size, &head).await
+        {
+            Ok(annotations) => annotations,
+            Err(err) => return report.failed_store(&err),
+        };
     let mut facts = Facts {
         head: &head,
         tags: &tags,
         acl: acl.as_ref(),
+        annotations: &annotations,
         early,
         update_encryption: options.server.update_object_encryption
             && !options.facts.lacks_update_encryption(&head.location.bucket),
     };
     let mut rereads = 0;
     loop {
+        let backup_annotations =
+            match annotation_evidence::of_backup(store, &annotations, &backup, &head).await {
+                Ok(found) => found,
+                Err(err) => return report.failed_store(&err),
+            };
         match plan_and_apply(
             store,
             policy,
             rule,
             &facts,
-            &backup,
+            (&backup, &backup_annotations),
             report.clone(),
             options,
             rereads < MAX_BACKUP_REREADS,
@@ -423,6 +438,8 @@ struct Facts<'a> {
     head: &'a ObjectHead,
     tags: &'a Tags,
     acl: Option<&'a Acl>,
+    /// The object's annotations, where its copies are multipart.
+    annotations: &'a crate::annotations::Annotations,
     early: &'a EarlyCopy,
     /// Whether an encryption-only change may use UpdateObjectEncryption.
     update_encryption: bool,
@@ -448,7 +465,7 @@ async fn plan_and_apply<S: ObjectStore>(
     policy: &Policy,
     rule: &Rule,
     facts: &Facts<'_>,
-    backup: &BackupState,
+    (backup, backup_annotations): (&BackupState, &crate::annotations::Annotations),
     mut report: ObjectReport,
     options: &Options,
     may_reread: bool,
@@ -460,6 +477,8 @@ async fn plan_and_apply<S: ObjectStore>(
         ia_min_size: policy.ia_min_size,
         acl: facts.acl,
         update_encryption: facts.update_encryption,
+        annotations: facts.annotations,
+        backup_annotations,
     };
     let plan = plan(input, rule);
     let backup_unread = matches!(backup, BackupState::Unread);

@@ -153,7 +153,11 @@ async fn a_multipart_copy_states_every_checksum_algorithm() {
         } else {
             "COMPOSITE"
         };
-        assert_eq!(request.header("x-amz-checksum-type"), Some(kind), "{algorithm}");
+        assert_eq!(
+            request.header("x-amz-checksum-type"),
+            Some(kind),
+            "{algorithm}"
+        );
     }
 }
 
@@ -189,7 +193,10 @@ async fn a_completion_states_the_size_checksum_and_condition() {
     assert_eq!(request.method, "POST");
     assert_eq!(request.query("uploadId"), Some("u-1"));
     assert_eq!(request.header("x-amz-mp-object-size"), Some("27262976"));
-    assert_eq!(request.header("x-amz-checksum-crc64nvme"), Some("fvr2NV6lKxk="));
+    assert_eq!(
+        request.header("x-amz-checksum-crc64nvme"),
+        Some("fvr2NV6lKxk=")
+    );
     assert_eq!(request.header("x-amz-checksum-type"), Some("FULL_OBJECT"));
     assert_eq!(request.header("if-match"), Some("\"seen\""));
     let body = request.text();
@@ -197,4 +204,97 @@ async fn a_completion_states_the_size_checksum_and_condition() {
         body.contains("<ChecksumCRC64NVME>AAAAAAAAAAE=</ChecksumCRC64NVME>"),
         "{body}"
     );
+}
+
+fn annotation_answers(request: &Recorded) -> Reply {
+    let xml = vec![("content-type", "application/xml".into())];
+    let entry = |name: &str| {
+        format!(
+            "<AnnotationEntry><AnnotationName>{name}</AnnotationName><LastModified>2026-11-30T12:00:00.000Z</LastModified><Size>8</Size></AnnotationEntry>"
+        )
+    };
+    match (request.method.as_str(), request.query("x-id")) {
+        ("GET", Some("ListObjectAnnotations")) if request.query("continuation-token").is_none() => (
+            200,
+            xml,
+            format!(
+                "<ListObjectAnnotationsOutput><Annotations>{}</Annotations><NextContinuationToken>page-2</NextContinuationToken></ListObjectAnnotationsOutput>",
+                entry("review")
+            ),
+        ),
+        ("GET", Some("ListObjectAnnotations")) => (
+            200,
+            xml,
+            format!(
+                "<ListObjectAnnotationsOutput><Annotations>{}</Annotations></ListObjectAnnotationsOutput>",
+                entry("lineage")
+            ),
+        ),
+        ("GET", _) => (200, vec![], "approved".into()),
+        _ => (
+            200,
+            xml,
+            "<PutObjectAnnotationOutput><Key>src-bucket/big.bin</Key><AnnotationName>review</AnnotationName></PutObjectAnnotationOutput>".into(),
+        ),
+    }
+}
+
+/// ListObjectAnnotations: `GET /{Key+}?annotation&x-id=ListObjectAnnotations` with
+/// `versionId`, `max-annotation-results` and, for the next page, `continuation-token`; every
+/// page is read.
+#[tokio::test]
+async fn annotations_are_listed_page_by_page_for_the_exact_version() {
+    let (server, store) = answering(annotation_answers).await;
+    let location = ObjectLocation {
+        bucket: "src-bucket".into(),
+        key: "big.bin".into(),
+        version_id: Some("v-1".into()),
+    };
+    let names = store.list_annotations(&location).await.expect("listed");
+    assert_eq!(names, ["review", "lineage"]);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for request in &requests {
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.path, "/src-bucket/big.bin");
+        assert!(request.has_query("annotation"), "{request:?}");
+        assert_eq!(request.query("versionId"), Some("v-1"));
+        assert_eq!(request.query("max-annotation-results"), Some("1000"));
+    }
+    assert_eq!(requests[1].query("continuation-token"), Some("page-2"));
+}
+
+/// GetObjectAnnotation (`GET /{Key+}?annotation&annotationName=`) then PutObjectAnnotation
+/// (`PUT /{Key+}?annotation&annotationName=&versionId=` with the payload as the body and
+/// `x-amz-object-if-match`, so the annotation lands only on the object written).
+#[tokio::test]
+async fn an_annotation_is_copied_onto_the_exact_object_written() {
+    let (server, store) = answering(annotation_answers).await;
+    let from = ObjectLocation::current("src-bucket", "big.bin");
+    let payload = store.get_annotation(&from, "review").await.expect("read");
+    assert_eq!(payload, b"approved");
+    let onto = ObjectLocation {
+        bucket: "backup-bucket".into(),
+        key: "src-bucket/big.bin".into(),
+        version_id: Some("b-7".into()),
+    };
+    store
+        .put_annotation(&onto, "review", &payload, "e-2")
+        .await
+        .expect("written");
+    let requests = server.requests();
+    let (get, put) = (&requests[0], &requests[1]);
+    assert_eq!(
+        (get.method.as_str(), get.path.as_str()),
+        ("GET", "/src-bucket/big.bin")
+    );
+    assert!(get.has_query("annotation"));
+    assert_eq!(get.query("annotationName"), Some("review"));
+    assert_eq!(put.method, "PUT");
+    assert_eq!(put.path, "/backup-bucket/src-bucket/big.bin");
+    assert!(put.has_query("annotation"));
+    assert_eq!(put.query("annotationName"), Some("review"));
+    assert_eq!(put.query("versionId"), Some("b-7"));
+    assert_eq!(put.header("x-amz-object-if-match"), Some("\"e-2\""));
+    assert_eq!(put.text(), "approved");
 }

@@ -1,6 +1,7 @@
 //! Runs a plan against an [`ObjectStore`], in the safe order the plan gives: backup copy first
 //! (from the exact version / ETag seen), then the single in-place rewrite, then tags.
 
+pub mod annotations;
 pub mod copy;
 pub mod copy_state;
 
@@ -11,7 +12,8 @@ use crate::object::{ObjectHead, ObjectLocation};
 use crate::plan::{Action, BackupCondition, Plan};
 use crate::policy::EncryptionSpec;
 use crate::store::{
-    CopyRequest, MetadataDirective, ObjectHeaders, ObjectStore, TagDirective, WriteCondition,
+    CopyOutcome, CopyRequest, MetadataDirective, ObjectHeaders, ObjectStore, StoreError,
+    TagDirective, WriteCondition,
 };
 use copy::{CopyError, CopySettings};
 
@@ -111,6 +113,8 @@ pub async fn apply<S: ObjectStore>(
     deadline: Option<Instant>,
 ) -> Result<(), ApplyError> {
     let total = plan.actions.len();
+    // The backup copy this plan made, which annotations restated on it must name.
+    let mut made_backup: Option<CopyOutcome> = None;
     for (completed, action) in plan.actions.iter().enumerate() {
         let fail = |step: &'static str| {
             move |source: CopyError| ApplyError {
@@ -126,9 +130,45 @@ pub async fn apply<S: ObjectStore>(
                 let Some(request) = backup_request(action, BackupSource::current(head)) else {
                     continue;
                 };
-                copy::copy(store, head, &request, settings, deadline)
+                let outcome = copy::copy(store, head, &request, settings, deadline)
                     .await
                     .map_err(fail("backup"))?;
+                made_backup = Some(outcome);
+            }
+            Action::CopyAnnotations {
+                destination,
+                names,
+                onto_etag,
+            } => {
+                let (onto, etag) = match (onto_etag, &made_backup) {
+                    (Some(etag), _) => (destination.clone(), etag.clone()),
+                    (
+                        None,
+                        Some(CopyOutcome {
+                            version_id,
+                            etag: Some(etag),
+                        }),
+                    ) => (
+                        ObjectLocation {
+                            version_id: version_id.clone(),
+                            ..destination.clone()
+                        },
+                        etag.clone(),
+                    ),
+                    (None, _) => {
+                        return Err(fail("copy_annotations")(CopyError::Store(
+                            StoreError::Service {
+                                operation: "CompleteMultipartUpload",
+                                code: "MissingETag".into(),
+                                status: 200,
+                                message: "the backup copy reported no ETag, so its annotations cannot be written on it alone; retried".into(),
+                            },
+                        )));
+                    }
+                };
+                annotations::copy_annotations(store, &head.location, &onto, &etag, names)
+                    .await
+                    .map_err(|e| fail("copy_annotations")(CopyError::Store(e)))?;
             }
             Action::Rewrite {
                 storage_class,

@@ -3,10 +3,12 @@
 //! object that already complies gets an empty one (which is what makes redelivered events and
 //! the `ObjectCreated:Copy` event of our own rewrite harmless).
 
+mod annotations;
 mod rekey;
 
 use serde::Serialize;
 
+use crate::annotations::Annotations;
 use crate::backup_record::SourceRecord;
 use crate::object::{
     Acl, ActualEncryption, ArchiveState, MAX_TAGS, ObjectHead, ObjectLocation, ObjectLock,
@@ -30,6 +32,11 @@ pub struct PlanInput<'a> {
     /// Whether an encryption-only change may use UpdateObjectEncryption (the server is known
     /// to implement it, and has not refused it for this bucket or object).
     pub update_encryption: bool,
+    /// The object's annotations: read only where its copies are multipart (which do not carry
+    /// them), `NotRead` otherwise.
+    pub annotations: &'a Annotations,
+    /// The annotations of the backup found with the object's bytes, when the object has some.
+    pub backup_annotations: &'a Annotations,
 }
 
 /// What is known of the object at a rule's backup location before planning.
@@ -102,6 +109,17 @@ pub enum Action {
         /// The SSE-KMS encryption it gets (a key ARN, and the bucket-key setting).
         encryption: EncryptionSpec,
     },
+    /// Copy annotations from the object to its backup (which a multipart copy did not carry),
+    /// each only while the backup's ETag is the one planned on.
+    CopyAnnotations {
+        /// The backup (a specific version, when it was found in a versioned bucket).
+        destination: ObjectLocation,
+        /// The annotations to copy.
+        names: Vec<String>,
+        /// The backup's ETag; `None` for the backup copy this plan makes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        onto_etag: Option<String>,
+    },
     /// Replace the object's tag set (existing tags merged with the rule's).
     PutTags {
         /// The full tag set to write.
@@ -124,13 +142,14 @@ pub enum Action {
 }
 
 impl Action {
-    /// `backup`, `rewrite`, `update_encryption`, `put_tags`, `remove_public_grants` or
-    /// `restore`.
+    /// `backup`, `rewrite`, `update_encryption`, `copy_annotations`, `put_tags`,
+    /// `remove_public_grants` or `restore`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Backup { .. } => "backup",
             Self::Rewrite { .. } => "rewrite",
             Self::UpdateEncryption { .. } => "update_encryption",
+            Self::CopyAnnotations { .. } => "copy_annotations",
             Self::PutTags { .. } => "put_tags",
             Self::RemovePublicGrants { .. } => "remove_public_grants",
             Self::Restore { .. } => "restore",
@@ -200,9 +219,8 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Plan {
     let head = input.head;
     let mut plan = Plan::default();
 
-    if let Some(backup) = plan_backup(input, rule, &mut plan.unmet) {
-        plan.actions.push(backup);
-    }
+    let backup = plan_backup(input, rule, &mut plan.unmet);
+    annotations::add_backup(input, backup, &mut plan.actions, &mut plan.unmet);
 
     let target_class = target_storage_class(input, rule, &mut plan.unmet);
     let class_changes = target_class != head.storage_class;
@@ -228,7 +246,13 @@ pub fn plan(input: PlanInput<'_>, rule: &Rule) -> Plan {
         })
         .flatten();
     if class_changes || encryption_changes {
-        match rewrite_blocker(head) {
+        let blocker = rewrite_blocker(head).or_else(|| {
+            rekey
+                .is_none()
+                .then(|| annotations::rewrite_blocker(input))
+                .flatten()
+        });
+        match blocker {
             Some(reason) => plan.unmet.push(reason),
             None if rekey.is_some() => {
                 if let Some(encryption) = rekey {
@@ -276,6 +300,8 @@ pub fn wants_rewrite(head: &ObjectHead, rule: &Rule, ia_min_size: u64) -> bool {
         ia_min_size,
         acl: None,
         update_encryption: false,
+        annotations: &Annotations::NotRead,
+        backup_annotations: &Annotations::NotRead,
     };
     target_storage_class(input, rule, &mut Vec::new()) != head.storage_class
         || rule
@@ -315,7 +341,17 @@ fn hold_back_copies(plan: &mut Plan, input: PlanInput<'_>, rule: &Rule, blocker:
     if copies.is_empty() {
         return;
     }
-    plan.actions.retain(|a| !a.copies());
+    // Annotations restated on the backup copy go with it.
+    plan.actions.retain(|a| {
+        !a.copies()
+            && !matches!(
+                a,
+                Action::CopyAnnotations {
+                    onto_etag: None,
+                    ..
+                }
+            )
+    });
     plan.notes.retain(|n| !n.starts_with("the rewrite drops"));
     let mut held = Vec::new();
     for copy in &copies {
@@ -694,5 +730,7 @@ fn plan_tags(current: &Tags, required: &Tags) -> Result<Option<Tags>, PlanError>
     Ok(Some(merged))
 }
 
+#[cfg(test)]
+mod annotation_tests;
 #[cfg(test)]
 mod tests;

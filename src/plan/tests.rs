@@ -8,7 +8,7 @@ use crate::policy::document::parse_policy;
 const KEY_A: &str = "arn:aws:kms:us-east-1:111122223333:key/aaaa";
 const KEY_B: &str = "arn:aws:kms:us-east-1:111122223333:key/bbbb";
 
-fn head(size: u64) -> ObjectHead {
+pub(super) fn head(size: u64) -> ObjectHead {
     ObjectHead {
         location: ObjectLocation::current("src-bucket", "reports/q3.csv"),
         etag: "0f1e2d3c".into(),
@@ -35,7 +35,7 @@ fn kms(key: &str) -> ActualEncryption {
     }
 }
 
-fn rule(yaml: &str) -> Rule {
+pub(super) fn rule(yaml: &str) -> Rule {
     parse_policy(yaml).expect("test policy").rules.remove(0)
 }
 
@@ -62,18 +62,20 @@ fn plan_for(
             ia_min_size: 128 * 1024,
             acl: None,
             update_encryption: false,
+            annotations: &Annotations::NotRead,
+            backup_annotations: &Annotations::NotRead,
         },
         rule,
     )
 }
 
-fn action_names(plan: &Plan) -> Vec<&'static str> {
+pub(super) fn action_names(plan: &Plan) -> Vec<&'static str> {
     plan.actions.iter().map(Action::name).collect()
 }
 
 /// A backup of `source` in a versioned backup bucket (as the template creates), with the
 /// record a backup carries of the write it was copied from.
-fn backup_of(source: &ObjectHead) -> ObjectHead {
+pub(super) fn backup_of(source: &ObjectHead) -> ObjectHead {
     let metadata = SourceRecord::of(source)
         .stamp(&source.metadata)
         .expect("room for the record");
@@ -478,6 +480,8 @@ fn too_many_tags_fails_the_tag_requirement_but_not_the_rest() {
             ia_min_size: 0,
             acl: None,
             update_encryption: false,
+            annotations: &Annotations::NotRead,
+            backup_annotations: &Annotations::NotRead,
         },
         &rule("tags: { new: tag }\nstorage_class: STANDARD_IA\nbackup: backup-bucket"),
     );
@@ -836,6 +840,8 @@ fn public_grants_are_removed_and_other_grants_kept() {
         ia_min_size: 0,
         acl: Some(&acl),
         update_encryption: false,
+        annotations: &Annotations::NotRead,
+        backup_annotations: &Annotations::NotRead,
     };
     let plan = plan(input, &rule);
     assert_eq!(
@@ -886,6 +892,8 @@ fn event_time_backup_and_rule_agree_with_the_plan() {
                     ia_min_size: policy.ia_min_size,
                     acl: None,
                     update_encryption: false,
+                    annotations: &Annotations::NotRead,
+                    backup_annotations: &Annotations::NotRead,
                 },
                 rule,
             );
@@ -931,6 +939,8 @@ fn plan_rekeying(rule: &Rule, head: &ObjectHead) -> Plan {
             ia_min_size: 0,
             acl: None,
             update_encryption: true,
+            annotations: &Annotations::NotRead,
+            backup_annotations: &Annotations::NotRead,
         },
         rule,
     )

@@ -187,6 +187,18 @@ async fn copy_version<S: ObjectStore>(
         return Ok(());
     };
     match copy(store, old, &request, &options.copy, options.deadline).await {
+        // A multipart copy does not carry annotations: restate them on the version it made.
+        Ok(made) if options.server.object_annotations && !options.copy.is_single_copy(old.size) => {
+            let Some(etag) = made.etag else {
+                return Ok(());
+            };
+            let onto = ObjectLocation {
+                version_id: made.version_id,
+                ..request.destination.clone()
+            };
+            crate::apply::annotations::restate_after_multipart(store, &old.location, &onto, &etag)
+                .await
+        }
         Ok(_) => Ok(()),
         // The backup changed since it was read (another copy landed): nothing was written;
         // the retry reads it again.

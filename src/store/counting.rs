@@ -51,13 +51,22 @@ pub struct Counts {
     pub lock_reads: usize,
     /// UpdateObjectEncryption calls.
     pub rekeys: usize,
+    /// ListObjectAnnotations and GetObjectAnnotation calls.
+    pub annotation_reads: usize,
+    /// PutObjectAnnotation calls.
+    pub annotation_writes: usize,
 }
 
 impl Counts {
-    /// Calls that create or change an object (copies, completed multipart copies, re-keys, tag
-    /// and ACL writes).
+    /// Calls that create or change an object (copies, completed multipart copies, re-keys, tag,
+    /// ACL and annotation writes).
     pub fn writes(&self) -> usize {
-        self.copies + self.put_tags + self.multipart_completes + self.put_acls + self.rekeys
+        self.copies
+            + self.put_tags
+            + self.multipart_completes
+            + self.put_acls
+            + self.rekeys
+            + self.annotation_writes
     }
 
     /// Every request counted.
@@ -84,6 +93,8 @@ impl Counts {
             deletes,
             lock_reads,
             rekeys,
+            annotation_reads,
+            annotation_writes,
         } = *self;
         heads
             + head_buckets
@@ -106,6 +117,8 @@ impl Counts {
             + deletes
             + lock_reads
             + rekeys
+            + annotation_reads
+            + annotation_writes
     }
 }
 
@@ -159,6 +172,9 @@ impl<S> CountingStore<S> {
                 + get(Operation::GetObjectRetention)
                 + get(Operation::GetObjectLegalHold),
             rekeys: get(Operation::UpdateObjectEncryption),
+            annotation_reads: get(Operation::ListObjectAnnotations)
+                + get(Operation::GetObjectAnnotation),
+            annotation_writes: get(Operation::PutObjectAnnotation),
         }
     }
 }

@@ -60,11 +60,17 @@ pub enum Operation {
     GetObjectLegalHold,
     /// `update_object_encryption`.
     UpdateObjectEncryption,
+    /// `list_annotations`.
+    ListObjectAnnotations,
+    /// `get_annotation`.
+    GetObjectAnnotation,
+    /// `put_annotation`.
+    PutObjectAnnotation,
 }
 
 impl Operation {
     /// How many operations there are.
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 26;
 
     /// S3's name for the operation (as in its API reference and error messages).
     pub fn name(self) -> &'static str {
@@ -92,6 +98,9 @@ impl Operation {
             Self::GetObjectRetention => "GetObjectRetention",
             Self::GetObjectLegalHold => "GetObjectLegalHold",
             Self::UpdateObjectEncryption => "UpdateObjectEncryption",
+            Self::ListObjectAnnotations => "ListObjectAnnotations",
+            Self::GetObjectAnnotation => "GetObjectAnnotation",
+            Self::PutObjectAnnotation => "PutObjectAnnotation",
         }
     }
 }
@@ -226,6 +235,33 @@ impl<S: ObjectStore, H: CallHook> ObjectStore for Intercepted<S, H> {
         self.before(Operation::UpdateObjectEncryption).await?;
         self.inner
             .update_object_encryption(location, key_arn, bucket_key)
+            .await
+    }
+
+    async fn list_annotations(&self, location: &ObjectLocation) -> Result<Vec<String>, StoreError> {
+        self.before(Operation::ListObjectAnnotations).await?;
+        self.inner.list_annotations(location).await
+    }
+
+    async fn get_annotation(
+        &self,
+        location: &ObjectLocation,
+        name: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.before(Operation::GetObjectAnnotation).await?;
+        self.inner.get_annotation(location, name).await
+    }
+
+    async fn put_annotation(
+        &self,
+        location: &ObjectLocation,
+        name: &str,
+        payload: &[u8],
+        object_etag: &str,
+    ) -> Result<(), StoreError> {
+        self.before(Operation::PutObjectAnnotation).await?;
+        self.inner
+            .put_annotation(location, name, payload, object_etag)
             .await
     }
 

@@ -465,6 +465,30 @@ pub trait ObjectStore: Send + Sync {
         bucket_key: Option<bool>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The names of an object version's annotations, every page (ListObjectAnnotations).
+    /// Never sent to a server not known to keep annotations.
+    fn list_annotations(
+        &self,
+        location: &ObjectLocation,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// One annotation's payload (GetObjectAnnotation).
+    fn get_annotation(
+        &self,
+        location: &ObjectLocation,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+
+    /// Attaches an annotation to an object version, only while the object's ETag is
+    /// `object_etag` (PutObjectAnnotation with `x-amz-object-if-match`).
+    fn put_annotation(
+        &self,
+        location: &ObjectLocation,
+        name: &str,
+        payload: &[u8],
+        object_etag: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Whether the bucket keeps versions (GetBucketVersioning).
     fn bucket_versioning(
         &self,

@@ -25,6 +25,11 @@ pub struct ServerSupport {
     /// `PUT /{key}?encryption` for a PutObject and replace the object's bytes with the request
     /// body (moto 5.2.5 does), so it is never sent where this is not known.
     pub update_object_encryption: bool,
+    /// The server keeps object annotations and implements their operations
+    /// (`S3_OBJECT_ANNOTATIONS`; by default only Amazon S3's own endpoints). When it does not,
+    /// objects there have none, and no annotation request is sent: a server that does not know
+    /// `?annotation` may take a PutObjectAnnotation for a PutObject.
+    pub object_annotations: bool,
 }
 
 impl ServerSupport {
@@ -35,6 +40,7 @@ impl ServerSupport {
         head_reports_object_lock: false,
         copy_if_none_match: true,
         update_object_encryption: true,
+        object_annotations: true,
     };
     /// Amazon S3 with a role that may read tags, retention and legal holds (the template's).
     pub const S3_WITH_READS: Self = Self {
@@ -42,6 +48,7 @@ impl ServerSupport {
         head_reports_object_lock: true,
         copy_if_none_match: true,
         update_object_encryption: true,
+        object_annotations: true,
     };
     /// Trusts nothing: a request more per object, correct on any S3-compatible server.
     pub const MINIMAL: Self = Self {
@@ -49,6 +56,7 @@ impl ServerSupport {
         head_reports_object_lock: false,
         copy_if_none_match: false,
         update_object_encryption: false,
+        object_annotations: false,
     };
 }
 

@@ -200,12 +200,14 @@ pub fn policy(text: &str) -> Policy {
 /// What moto does of S3's request-saving behaviours: HEAD reports `x-amz-tagging-count` and
 /// the Object Lock headers (the tests' credentials may read both), but CopyObject ignores
 /// `If-None-Match`, so the backup location must be read before copying, and it does not
-/// implement UpdateObjectEncryption (it takes it for a PutObject), so that is never sent.
+/// implement UpdateObjectEncryption (it takes it for a PutObject) or annotations, so neither
+/// is ever sent.
 pub const MOTO: ServerSupport = ServerSupport {
     head_reports_tag_count: true,
     head_reports_object_lock: true,
     copy_if_none_match: false,
     update_object_encryption: false,
+    object_annotations: false,
 };
 
 /// A processor over moto with a call counter.

@@ -55,6 +55,8 @@ pub struct StoredObject {
     pub object_lock: Option<String>,
     /// The checksum S3 keeps with the object (CRC64NVME by default, as S3 adds it).
     pub checksum: Checksum,
+    /// Annotations by name (a single CopyObject copies them; a multipart copy does not).
+    pub annotations: BTreeMap<String, Vec<u8>>,
 }
 
 impl Default for StoredObject {
@@ -75,6 +77,7 @@ impl Default for StoredObject {
             version_id: None,
             object_lock: None,
             checksum: full_object_checksum("CRC64NVME", &[]),
+            annotations: BTreeMap::new(),
         }
     }
 }
@@ -110,6 +113,8 @@ struct State {
     tag_read_denied: bool,
     lock_read_denied: bool,
     update_encryption_unsupported: bool,
+    annotation_read_denied: bool,
+    annotations_unsupported: bool,
 }
 
 /// Something another writer does at a chosen moment (before the Nth call of an operation).
@@ -259,6 +264,27 @@ impl MemoryStore {
     /// keeps the object, as LocalStack 2026.3.0 does.
     pub fn without_update_object_encryption(&self) {
         self.lock().update_encryption_unsupported = true;
+    }
+
+    /// Models a role without `s3:ListObjectAnnotations` / `s3:GetObjectAnnotation`: listing
+    /// and reading annotations are refused, and so are copies of annotated objects (a
+    /// CopyObject copies annotations by default, which needs the read permission).
+    pub fn deny_annotation_reads(&self) {
+        self.lock().annotation_read_denied = true;
+    }
+
+    /// Models a server without annotations: every annotation operation answers 501
+    /// `NotImplemented`, as LocalStack 2026.3.0 does.
+    pub fn without_annotations(&self) {
+        self.lock().annotations_unsupported = true;
+    }
+
+    /// Attaches an annotation to the current object (as PutObjectAnnotation would).
+    pub fn annotate(&self, bucket: &str, key: &str, name: &str, payload: &[u8]) {
+        let mut state = self.lock();
+        if let Some(object) = state.buckets.get_mut(bucket).and_then(|b| b.get_mut(key)) {
+            object.annotations.insert(name.to_owned(), payload.to_vec());
+        }
     }
 
     /// Creates an empty bucket.

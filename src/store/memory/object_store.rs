@@ -85,6 +85,10 @@ impl MemoryStore {
                 message: "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into(),
             });
         }
+        // Copying annotations (the default directive) needs the permission to read them.
+        if state.annotation_read_denied && !source.annotations.is_empty() {
+            return Err(access_denied(OP));
+        }
         let tags = match &request.tags {
             // Copying tags needs the permission to read them, as on S3.
             TagDirective::Copy if state.tag_read_denied && !source.tags.is_empty() => {
@@ -457,6 +461,65 @@ impl ObjectStore for MemoryStore {
         Ok(())
     }
 
+    /// As the S3 API reference documents them: names listed per version; reads need the
+    /// read permission; a write lands only while the object's ETag is the one named (412
+    /// otherwise), with S3's limits (a payload of 1 byte to 1 MiB, 1,000 per object).
+    async fn list_annotations(&self, location: &ObjectLocation) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "ListObjectAnnotations";
+        self.arrive(OP);
+        let state = self.lock();
+        check_annotations_allowed(&state, OP, true)?;
+        let object = Self::get(&state, location, OP)?;
+        Ok(object.annotations.keys().cloned().collect())
+    }
+
+    async fn get_annotation(
+        &self,
+        location: &ObjectLocation,
+        name: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        const OP: &str = "GetObjectAnnotation";
+        self.arrive(OP);
+        let state = self.lock();
+        check_annotations_allowed(&state, OP, true)?;
+        let object = Self::get(&state, location, OP)?;
+        object
+            .annotations
+            .get(name)
+            .cloned()
+            .ok_or(StoreError::NotFound { operation: OP })
+    }
+
+    async fn put_annotation(
+        &self,
+        location: &ObjectLocation,
+        name: &str,
+        payload: &[u8],
+        object_etag: &str,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "PutObjectAnnotation";
+        self.arrive(OP);
+        let mut state = self.lock();
+        check_annotations_allowed(&state, OP, false)?;
+        let object = Self::get_mut(&mut state, location, OP)?;
+        if object.etag != object_etag {
+            return Err(StoreError::PreconditionFailed { operation: OP });
+        }
+        let full =
+            object.annotations.len() >= MAX_ANNOTATIONS && !object.annotations.contains_key(name);
+        if payload.is_empty() || payload.len() > MAX_ANNOTATION_PAYLOAD || full {
+            return Err(StoreError::Service {
+                operation: OP,
+                code: "InvalidRequest".into(),
+                status: 400,
+                message: "An annotation payload is 1 byte to 1 MiB, at most 1,000 per object"
+                    .into(),
+            });
+        }
+        object.annotations.insert(name.to_owned(), payload.to_vec());
+        Ok(())
+    }
+
     async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, StoreError> {
         let state = self.lock();
         if !state.buckets.contains_key(bucket) {
@@ -598,4 +661,29 @@ impl ObjectStore for MemoryStore {
     ) -> Result<ObjectPage, StoreError> {
         self.list_page(bucket, prefix, continuation)
     }
+}
+
+/// Most annotations on one object version.
+const MAX_ANNOTATIONS: usize = 1000;
+/// Largest annotation payload.
+const MAX_ANNOTATION_PAYLOAD: usize = 1024 * 1024;
+
+/// A server without annotations answers 501; a role without the read permission, 403.
+fn check_annotations_allowed(
+    state: &State,
+    operation: &'static str,
+    read: bool,
+) -> Result<(), StoreError> {
+    if state.annotations_unsupported {
+        return Err(StoreError::Service {
+            operation,
+            code: "NotImplemented".into(),
+            status: 501,
+            message: format!("The {operation} operation is not yet emulated"),
+        });
+    }
+    if read && state.annotation_read_denied {
+        return Err(access_denied(operation));
+    }
+    Ok(())
 }

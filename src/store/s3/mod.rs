@@ -3,6 +3,7 @@
 //! refused HEAD) are in [`evidence`]; the function's own small objects (recorded copy state)
 //! in [`records`].
 
+mod annotations;
 mod checksums;
 mod evidence;
 mod object_encryption;
@@ -886,6 +887,28 @@ impl ObjectStore for S3Store {
         bucket_key: Option<bool>,
     ) -> Result<(), StoreError> {
         self.rekey(location, key_arn, bucket_key).await
+    }
+
+    async fn list_annotations(&self, location: &ObjectLocation) -> Result<Vec<String>, StoreError> {
+        self.annotation_names(location).await
+    }
+
+    async fn get_annotation(
+        &self,
+        location: &ObjectLocation,
+        name: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.annotation_payload(location, name).await
+    }
+
+    async fn put_annotation(
+        &self,
+        location: &ObjectLocation,
+        name: &str,
+        payload: &[u8],
+        object_etag: &str,
+    ) -> Result<(), StoreError> {
+        self.annotate(location, name, payload, object_etag).await
     }
 
     async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, StoreError> {
