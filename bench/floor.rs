@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Configured the way any SDK program is (and the function is): from the environment
     // (region, credentials, AWS_ENDPOINT_URL_S3), path-style for the local server.
-    let sdk_config = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk_config = aws_config::load_defaults(BehaviorVersion::v2026_01_12()).await;
     let config = aws_sdk_s3::config::Builder::from(&sdk_config)
         .endpoint_url(endpoint)
         .force_path_style(true)

@@ -10,9 +10,16 @@ use crate::config::Config;
 use crate::kms_aliases::{RegionalKeyError, resolve_in_regions};
 use crate::store::s3::S3Store;
 
+/// The SDK behaviour version every client is built with: named, not `latest()`, so a
+/// dependency bump cannot silently change retry, checksum or timeout defaults. Moving it is a
+/// deliberate change (docs/operate.md, "SDK behaviour version").
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
 /// The SDK configuration from the environment (as the function loads it at cold start).
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    aws_config::load_defaults(behavior_version()).await
 }
 
 /// Builds the S3 store for the policy and resolves its KMS aliases, each in its region.

@@ -236,7 +236,7 @@ fn the_documented_backup_bucket_policy_grants_exactly_what_the_code_calls() {
 /// SDK configuration for the function's region against a local endpoint (dummy credentials).
 fn sdk_config(endpoint: &str, region: &'static str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
+        .behavior_version(s3_policy_processor::setup::behavior_version())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(region))
         .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(

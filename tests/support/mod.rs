@@ -19,7 +19,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
@@ -112,7 +112,7 @@ impl Drop for S3Server {
 /// An S3 client for a local endpoint (path style, dummy credentials).
 pub fn client_for(endpoint: &str) -> Client {
     let builder = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+        .behavior_version(s3_policy_processor::setup::behavior_version())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
@@ -123,7 +123,7 @@ pub fn client_for(endpoint: &str) -> Client {
 /// A KMS client for a local endpoint (dummy credentials, us-east-1).
 pub fn kms_client_for(endpoint: &str) -> aws_sdk_kms::Client {
     let config = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .behavior_version(s3_policy_processor::setup::behavior_version())
         .endpoint_url(endpoint)
         .region(aws_sdk_kms::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_kms::config::Credentials::new(
@@ -136,7 +136,7 @@ pub fn kms_client_for(endpoint: &str) -> aws_sdk_kms::Client {
 /// An SQS client for a local endpoint (dummy credentials, us-east-1).
 pub fn sqs_client_for(endpoint: &str) -> aws_sdk_sqs::Client {
     let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .behavior_version(s3_policy_processor::setup::behavior_version())
         .endpoint_url(endpoint)
         .region(aws_sdk_sqs::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
