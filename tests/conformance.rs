@@ -8,6 +8,8 @@ mod support;
 
 #[path = "conformance/identity.rs"]
 mod identity;
+#[path = "conformance/todays_s3.rs"]
+mod todays_s3;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use s3_policy_processor::store::StoreError;
 use s3_policy_processor::store::counting::CountingStore;
 use s3_policy_processor::store::intercept::{CallHook, Intercepted, Operation};
 use s3_policy_processor::store::s3::S3Store;
+use s3_policy_processor::store::server::ServerSupport;
 use serde_json::{Value, json};
 use support::localstack::LocalStack;
 use support::race_proxy::{Moment, RaceProxy, Upload};
@@ -80,6 +83,8 @@ fn main() {
         identity::a_slow_backup_never_completes_over_a_newer_one,
         identity::two_attempts_at_one_copy_never_share_an_upload,
         identity::locked_objects_are_found_without_trusting_head,
+        todays_s3::a_server_without_update_object_encryption_gets_one_try_then_copies,
+        todays_s3::localstack_takes_an_annotation_for_a_put_of_its_payload,
     ];
     if args.list {
         let trials = tests
@@ -1019,13 +1024,20 @@ fn slow_processor(s3: &Client, policy_text: &str, state_bucket: &str) -> Process
         S3Store::from_client(s3.clone()),
         SlowParts,
     ));
-    Processor::new(store, policy(policy_text), 4, false).with_copy_settings(CopySettings {
-        multipart_threshold: 6 * MIB,
-        part_size: 5 * MIB,
-        parts_in_flight: 1,
-        deadline_margin: std::time::Duration::from_secs(1),
-        state: Some(copy_state(state_bucket)),
-    })
+    Processor::new(store, policy(policy_text), 4, false)
+        .with_copy_settings(CopySettings {
+            multipart_threshold: 6 * MIB,
+            part_size: 5 * MIB,
+            parts_in_flight: 1,
+            deadline_margin: std::time::Duration::from_secs(1),
+            state: Some(copy_state(state_bucket)),
+        })
+        // Amazon S3's defaults, less what LocalStack does not implement (never sent to it).
+        .with_server_support(ServerSupport {
+            update_object_encryption: false,
+            object_annotations: false,
+            ..ServerSupport::S3
+        })
 }
 
 /// The copy state location the tests use: `_s3pp/copy-state/` in `bucket`.

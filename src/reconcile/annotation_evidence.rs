@@ -56,9 +56,6 @@ async fn read<S: ObjectStore>(
             Ok(Annotations::Listed(Vec::new()))
         }
         Err(err) if err.is_transient() => Err(err),
-        Err(err) => Ok(Annotations::Unknown(format!(
-            "ListObjectAnnotations answered {}: {err}",
-            err.code()
-        ))),
+        Err(err) => Ok(Annotations::Unknown(err.to_string())),
     }
 }
