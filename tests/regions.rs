@@ -185,9 +185,16 @@ fn the_documented_backup_bucket_policy_grants_exactly_what_the_code_calls() {
         (".list_object_versions()", "s3:ListBucketVersions", false),
         (".get_bucket_versioning()", "s3:GetBucketVersioning", false),
         (".head_bucket()", "s3:ListBucket", false),
+        // Annotations restated on a multipart backup, and whether a backup has them all.
+        (
+            ".list_object_annotations()",
+            "s3:ListObjectAnnotations",
+            true,
+        ),
+        (".put_object_annotation()", "s3:PutObjectAnnotation", true),
     ];
     // Open uploads are never listed: only recorded ones are continued (docs/policy.md).
-    let code: String = ["mod.rs", "evidence.rs", "records.rs"]
+    let code: String = ["mod.rs", "evidence.rs", "records.rs", "annotations.rs"]
         .iter()
         .map(|file| {
             let path = repo().join("src/store/s3").join(file);
