@@ -15,6 +15,8 @@ mod refused_head;
 mod rekey_fallback;
 #[cfg(test)]
 mod rekey_tests;
+#[cfg(test)]
+mod test_support;
 
 use serde::Serialize;
 

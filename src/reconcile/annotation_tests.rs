@@ -3,18 +3,12 @@
 //! multipart copy does not, PutObjectAnnotation lands only on the named ETag, and a server
 //! without them answers 501 (as LocalStack 2026.3.0 does).
 
-use std::time::Duration;
-
+use super::test_support::{Store, memory, store};
 use super::*;
-use crate::apply::copy::CopySettings;
 use crate::policy::document::parse_policy;
 use crate::store::StoreError;
-use crate::store::counting::CountingStore;
-use crate::store::faults::FaultInjectingStore;
 use crate::store::intercept::Operation;
 use crate::store::memory::MemoryStore;
-
-type Store = CountingStore<FaultInjectingStore<MemoryStore>>;
 
 const MIB: usize = 1024 * 1024;
 
@@ -30,27 +24,12 @@ fn setup(policy: &str) -> (Store, Policy) {
     memory.annotate("src-bucket", "big.bin", "review", b"approved");
     memory.annotate("src-bucket", "big.bin", "lineage", b"{\"from\":\"etl\"}");
     let policy = parse_policy(policy).expect("test policy");
-    (CountingStore::new(FaultInjectingStore::new(memory)), policy)
+    (store(memory), policy)
 }
 
-fn memory(store: &Store) -> &MemoryStore {
-    store.inner().inner()
-}
-
+/// Copies in parts above 5 MiB, on S3 with the template's role.
 fn options() -> Options {
-    Options {
-        dry_run: false,
-        copy: CopySettings {
-            multipart_threshold: 5 * MIB as u64,
-            part_size: 5 * MIB as u64,
-            parts_in_flight: 2,
-            deadline_margin: Duration::from_secs(1),
-            state: None,
-        },
-        deadline: None,
-        server: ServerSupport::S3_WITH_READS,
-        facts: Default::default(),
-    }
+    super::test_support::options(5 * MIB as u64, 5 * MIB as u64, ServerSupport::S3_WITH_READS)
 }
 
 fn event() -> ObjectRef {

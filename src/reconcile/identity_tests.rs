@@ -4,19 +4,14 @@
 //! touches is decided from records and S3's own conditions, never from timestamps, key names or
 //! a missing header. Each test names the defect of the identity issue it covers.
 
-use std::time::Duration;
-
+use super::test_support::{Store, memory, store};
 use super::*;
 use crate::apply::copy::{CopySettings, MAX_SINGLE_COPY};
 use crate::apply::copy_state::CopyStateLocation;
 use crate::backup_record::SourceRecord;
 use crate::policy::document::parse_policy;
-use crate::store::counting::CountingStore;
-use crate::store::faults::FaultInjectingStore;
 use crate::store::intercept::Operation;
 use crate::store::memory::{MemoryStore, StoredObject, etag_of, full_object_checksum};
-
-type Store = CountingStore<FaultInjectingStore<MemoryStore>>;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -25,28 +20,12 @@ fn store_with(buckets: &[&str]) -> Store {
     for bucket in buckets {
         memory.create_bucket(bucket);
     }
-    CountingStore::new(FaultInjectingStore::new(memory))
-}
-
-fn memory(store: &Store) -> &MemoryStore {
-    store.inner().inner()
+    store(memory)
 }
 
 /// S3 with a role whose read permissions are not asserted (the command line's default).
 fn options() -> Options {
-    Options {
-        dry_run: false,
-        copy: CopySettings {
-            multipart_threshold: MAX_SINGLE_COPY,
-            part_size: 5 * MIB,
-            parts_in_flight: 2,
-            deadline_margin: Duration::from_secs(1),
-            state: None,
-        },
-        deadline: None,
-        server: ServerSupport::S3,
-        facts: Default::default(),
-    }
+    super::test_support::options(MAX_SINGLE_COPY, 5 * MIB, ServerSupport::S3)
 }
 
 fn event(bucket: &str, key: &str) -> ObjectRef {

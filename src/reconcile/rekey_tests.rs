@@ -3,18 +3,13 @@
 //! key ARN, no Object Lock; bytes, ETag, version, Last-Modified, class and checksum kept) and a
 //! server without it (501, the object kept, as LocalStack 2026.3.0 answers).
 
-use std::time::Duration;
-
+use super::test_support::{Store, memory, store};
 use super::*;
-use crate::apply::copy::{CopySettings, MAX_SINGLE_COPY};
+use crate::apply::copy::MAX_SINGLE_COPY;
 use crate::object::{ActualEncryption, StorageClass};
 use crate::policy::document::parse_policy;
-use crate::store::counting::CountingStore;
-use crate::store::faults::FaultInjectingStore;
 use crate::store::intercept::Operation;
 use crate::store::memory::MemoryStore;
-
-type Store = CountingStore<FaultInjectingStore<MemoryStore>>;
 
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -28,27 +23,11 @@ fn setup() -> (Store, Policy) {
         "encryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY}\", bucket_key: true }}"
     ))
     .unwrap();
-    (CountingStore::new(FaultInjectingStore::new(memory)), policy)
-}
-
-fn memory(store: &Store) -> &MemoryStore {
-    store.inner().inner()
+    (store(memory), policy)
 }
 
 fn options(server: ServerSupport) -> Options {
-    Options {
-        dry_run: false,
-        copy: CopySettings {
-            multipart_threshold: MAX_SINGLE_COPY,
-            part_size: 8 * 1024 * 1024,
-            parts_in_flight: 2,
-            deadline_margin: Duration::from_secs(1),
-            state: None,
-        },
-        deadline: None,
-        server,
-        facts: Default::default(),
-    }
+    super::test_support::options(MAX_SINGLE_COPY, 8 * 1024 * 1024, server)
 }
 
 fn event(key: &str) -> ObjectRef {
