@@ -160,6 +160,21 @@ fn parse_server_support(
     })
 }
 
+impl Config {
+    /// An endpoint override found once the SDK's configuration is loaded (a profile's
+    /// `endpoint_url` or `services` section, which the environment variables do not show): the
+    /// operations a server there may not implement, and may mistake for a PutObject, are
+    /// turned off unless `lookup` (the environment) turned them on explicitly.
+    pub fn distrust_endpoint_override(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        if lookup("S3_UPDATE_OBJECT_ENCRYPTION").is_none() {
+            self.server.update_object_encryption = false;
+        }
+        if lookup("S3_OBJECT_ANNOTATIONS").is_none() {
+            self.server.object_annotations = false;
+        }
+    }
+}
+
 /// Whether the SDK will talk to an endpoint of the user's choosing rather than Amazon S3's
 /// (`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, the SDK's standard overrides).
 fn has_custom_endpoint(lookup: &impl Fn(&str) -> Option<String>) -> bool {
@@ -335,6 +350,17 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("S3_COPY_IF_NONE_MATCH"), "{err}");
+    }
+
+    #[test]
+    fn an_override_found_later_turns_off_what_was_not_asked_for() {
+        let mut config = config(&[("POLICY", "backup: my-backup")]).unwrap();
+        assert!(config.server.update_object_encryption && config.server.object_annotations);
+        config.distrust_endpoint_override(|name| {
+            (name == "S3_OBJECT_ANNOTATIONS").then(|| "true".to_owned())
+        });
+        assert!(!config.server.update_object_encryption);
+        assert!(config.server.object_annotations, "asked for explicitly");
     }
 
     #[test]

@@ -281,6 +281,13 @@ async fn reconcile_head<S: ObjectStore>(
                 report.notes.push(format!("{reason}; {why}"));
                 late = LateVersion::NotKept;
             }
+            Noncurrent::Completed(action) => {
+                report.notes.push(format!(
+                    "{reason}; that version is in the backup's history, and the annotations it lacked were added (all_versions)"
+                ));
+                earlier_actions.push(action);
+                late = LateVersion::Kept { already: false };
+            }
             Noncurrent::Copied(action) => {
                 report.notes.push(format!(
                     "{reason}; copied that version into the backup's history (all_versions), then reconciled the current one, whose backup is put back on top"
@@ -414,8 +421,19 @@ async fn reconcile_current<S: ObjectStore>(
         .await
         {
             Attempt::Done(report) => return *report,
-            // S3 refused UpdateObjectEncryption: plan the copy that re-keys instead.
-            Attempt::WithoutUpdateEncryption => facts.update_encryption = false,
+            // S3 refused UpdateObjectEncryption: plan the copy that re-keys instead, knowing
+            // what was written before it (a backup copy is then found where it was made).
+            Attempt::WithoutUpdateEncryption(applied) => {
+                facts.update_encryption = false;
+                if !applied.is_empty() {
+                    report.actions.extend(applied);
+                    facts.early = &EarlyCopy::NotTried;
+                    match read_backup(store, rule, &head).await {
+                        Ok(found) => backup = found,
+                        Err(err) => return report.failed_store(&err),
+                    }
+                }
+            }
             // Nothing was written: look at the backup location, as without the condition,
             // and plan again (this time the plan knows what is there).
             Attempt::ReadBackupFirst => {
@@ -457,8 +475,9 @@ enum Attempt {
     /// destination was refused with 412 (an object is there, or the source changed since
     /// HEAD, which the next attempt's own conditions find out).
     ReadBackupFirst,
-    /// S3 refused UpdateObjectEncryption in a way a copy can do instead: plan again without it.
-    WithoutUpdateEncryption,
+    /// S3 refused UpdateObjectEncryption in a way a copy can do instead: plan again without it,
+    /// after these actions that were applied before it.
+    WithoutUpdateEncryption(Vec<Action>),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -567,7 +586,13 @@ async fn plan_and_apply<S: ObjectStore>(
                 error = %err,
                 "UpdateObjectEncryption refused; re-keying by copying"
             );
-            Attempt::WithoutUpdateEncryption
+            let mut applied: Vec<Action> = planned_backup
+                .filter(|_| taken_over)
+                .into_iter()
+                .cloned()
+                .collect();
+            applied.extend(remaining.actions.iter().take(err.completed).cloned());
+            Attempt::WithoutUpdateEncryption(applied)
         }
         Err(err) => Attempt::Done(Box::new(apply_failure(report, &err))),
     }

@@ -5,6 +5,7 @@
 //! gives for its buckets.
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_types::service_config::ServiceConfigKey;
 
 use crate::config::Config;
 use crate::kms_aliases::{RegionalKeyError, resolve_in_regions};
@@ -22,9 +23,28 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::load_defaults(behavior_version()).await
 }
 
+/// Whether S3 requests go to an endpoint of the user's choosing rather than Amazon S3's: the
+/// SDK's override from the environment, a profile's `endpoint_url`, or its `services` section
+/// for S3 (which the environment variables [`Config`] reads do not show).
+pub fn s3_endpoint_overridden(sdk_config: &SdkConfig) -> bool {
+    let s3_key = ServiceConfigKey::builder()
+        .service_id("S3")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok();
+    let for_s3 = s3_key
+        .zip(sdk_config.service_config())
+        .and_then(|(key, config)| config.load_config(key));
+    sdk_config.endpoint_url().is_some() || for_s3.is_some()
+}
+
 /// Builds the S3 store for the policy and resolves its KMS aliases, each in its region.
 pub async fn connect(config: &mut Config) -> Result<S3Store, RegionalKeyError> {
     let sdk_config = sdk_config().await;
+    if s3_endpoint_overridden(&sdk_config) {
+        config.distrust_endpoint_override(|name| std::env::var(name).ok());
+    }
     let store = S3Store::for_policy(&sdk_config, config.force_path_style, &config.policy);
     resolve_in_regions(&mut config.policy, &sdk_config, &store).await?;
     Ok(store)
@@ -33,4 +53,43 @@ pub async fn connect(config: &mut Config) -> Result<S3Store, RegionalKeyError> {
 /// The S3 store alone, for work that needs no policy (listing a bucket for a manifest).
 pub async fn connect_without_policy(force_path_style: bool) -> S3Store {
     S3Store::new(&sdk_config().await, force_path_style)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile that names an endpoint (as a developer's `~/.aws/config` for a local server
+    /// may) is an override, though no environment variable says so.
+    #[tokio::test]
+    async fn a_profile_endpoint_is_an_override() {
+        let path = std::env::temp_dir().join(format!("s3pp-profile-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "[profile local]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:9\n",
+        )
+        .expect("write profile");
+        let files = aws_runtime::env_config::file::EnvConfigFiles::builder()
+            .with_file(
+                aws_runtime::env_config::file::EnvConfigFileKind::Config,
+                &path,
+            )
+            .build();
+        let loaded = aws_config::defaults(behavior_version())
+            .profile_files(files)
+            .profile_name("local")
+            .load()
+            .await;
+        let _ = std::fs::remove_file(&path);
+        assert!(s3_endpoint_overridden(&loaded));
+        let plain = SdkConfig::builder()
+            .behavior_version(behavior_version())
+            .build();
+        assert!(!s3_endpoint_overridden(&plain));
+        let from_code = SdkConfig::builder()
+            .behavior_version(behavior_version())
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        assert!(s3_endpoint_overridden(&from_code));
+    }
 }

@@ -298,3 +298,23 @@ async fn an_annotation_is_copied_onto_the_exact_object_written() {
     assert_eq!(put.header("x-amz-object-if-match"), Some("\"e-2\""));
     assert_eq!(put.text(), "approved");
 }
+
+fn looping_listing(_: &Recorded) -> Reply {
+    (
+        200,
+        vec![("content-type", "application/xml".into())],
+        "<ListObjectAnnotationsOutput><Annotations></Annotations><NextContinuationToken>same</NextContinuationToken></ListObjectAnnotationsOutput>".into(),
+    )
+}
+
+/// A listing that names the same page again is an error, never taken as the complete set.
+#[tokio::test]
+async fn a_listing_that_loops_is_not_taken_as_complete() {
+    let (server, store) = answering(looping_listing).await;
+    let err = store
+        .list_annotations(&ObjectLocation::current("src-bucket", "big.bin"))
+        .await
+        .expect_err("cut short");
+    assert!(err.to_string().contains("same page"), "{err}");
+    assert_eq!(server.requests().len(), 2);
+}

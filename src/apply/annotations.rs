@@ -5,7 +5,8 @@
 use crate::object::ObjectLocation;
 use crate::store::{ObjectStore, StoreError};
 
-/// Copies the annotations `names` from `from` onto `to`, whose ETag must be `onto_etag`.
+/// Copies the annotations `names` from `from` onto `to`, whose ETag must be `onto_etag`; one
+/// deleted from the source since it was listed is passed over.
 pub async fn copy_annotations<S: ObjectStore>(
     store: &S,
     from: &ObjectLocation,
@@ -14,21 +15,14 @@ pub async fn copy_annotations<S: ObjectStore>(
     names: &[String],
 ) -> Result<(), StoreError> {
     for name in names {
-        let payload = store.get_annotation(from, name).await?;
+        let payload = match store.get_annotation(from, name).await {
+            Ok(payload) => payload,
+            // Deleted from the source since it was listed: nothing of it to copy.
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(StoreError::Service { code, .. }) if code == "NoSuchAnnotation" => continue,
+            Err(err) => return Err(err),
+        };
         store.put_annotation(to, name, &payload, onto_etag).await?;
     }
     Ok(())
-}
-
-/// A copy's annotations to restate: every one the source version has. Asked only of a server
-/// that keeps annotations; a listing that fails fails the copy, so that a backup is never
-/// taken to carry annotations it may lack.
-pub async fn restate_after_multipart<S: ObjectStore>(
-    store: &S,
-    from: &ObjectLocation,
-    to: &ObjectLocation,
-    onto_etag: &str,
-) -> Result<(), StoreError> {
-    let names = store.list_annotations(from).await?;
-    copy_annotations(store, from, to, onto_etag, &names).await
 }

@@ -188,3 +188,22 @@ fn an_archived_objects_held_back_backup_takes_its_annotations_with_it() {
     );
     assert!(plan.is_empty(), "{plan:?}");
 }
+
+#[test]
+fn a_backup_with_the_bytes_is_not_compliant_while_the_annotations_are_unknown() {
+    let rule = rule("backup: backup-bucket");
+    let source = head(BIG);
+    let backup = BackupState::Found(Box::new(backup_of(&source)));
+    let plan = plan_with(
+        &rule,
+        &source,
+        &backup,
+        &Annotations::Unknown("AccessDenied".into()),
+        &Annotations::NotRead,
+    );
+    assert!(plan.is_empty(), "{plan:?}");
+    assert!(
+        plan.unmet.len() == 1 && plan.unmet[0].contains("whether its backup"),
+        "{plan:?}"
+    );
+}

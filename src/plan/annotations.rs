@@ -66,10 +66,19 @@ fn add_missing_to_current_backup(
     let BackupState::Found(copy) = input.backup else {
         return;
     };
-    if !input.annotations.any() || same_bytes(input.head, copy) != SameBytes::Yes {
+    if same_bytes(input.head, copy) != SameBytes::Yes {
         return;
     }
     let location = format!("s3://{}/{}", copy.location.bucket, copy.location.key);
+    if let Annotations::Unknown(why) = input.annotations {
+        unmet.push(format!(
+            "cannot list the object's annotations ({why}); whether its backup at {location} carries them is unknown"
+        ));
+        return;
+    }
+    if !input.annotations.any() {
+        return;
+    }
     match (
         input.annotations.missing_from(input.backup_annotations),
         input.backup_annotations,

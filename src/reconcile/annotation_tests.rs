@@ -166,3 +166,59 @@ async fn annotations_are_never_asked_of_a_server_not_known_to_keep_them() {
     let counts = store.counts();
     assert_eq!((counts.annotation_reads, counts.annotation_writes), (0, 0));
 }
+
+/// An annotation deleted from the source between the listing and its copy is passed over;
+/// the others are still copied.
+#[tokio::test]
+async fn an_annotation_deleted_meanwhile_does_not_stop_the_others() {
+    let (store, policy) = setup("backup: backup-bucket");
+    memory(&store).interleave("GetObjectAnnotation", 1, |memory| {
+        memory.remove_annotation("src-bucket", "big.bin", "lineage");
+    });
+    let report = reconcile(&store, &policy, &event(), &options()).await;
+    assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+    assert_eq!(backup_annotations(&store), ["review"]);
+}
+
+/// A late event for an annotated noncurrent version (`all_versions`): its multipart copy into
+/// the backup's history gets its annotations; one that stopped before its last annotation is
+/// completed by the retry, which finds the version kept.
+#[tokio::test]
+async fn a_noncurrent_versions_copy_keeps_its_annotations() {
+    let (store, policy) = setup("backup: { bucket: backup-bucket, all_versions: true }");
+    memory(&store).enable_versioning("src-bucket");
+    let old = memory(&store).object("src-bucket", "big.bin").unwrap();
+    let v1 = memory(&store)
+        .put_object("src-bucket", "big.bin", old)
+        .expect("versioned");
+    memory(&store).put("src-bucket", "big.bin", b"newer", "text/plain");
+    store.inner().fail_call(
+        Operation::PutObjectAnnotation,
+        2,
+        StoreError::Transport {
+            operation: "PutObjectAnnotation",
+            message: "connection reset".into(),
+        },
+    );
+    let late = ObjectRef {
+        location: ObjectLocation {
+            version_id: Some(v1),
+            ..event().location
+        },
+        ..event()
+    };
+    let first = reconcile(&store, &policy, &late, &options()).await;
+    assert_eq!(first.outcome, Outcome::Failed, "{first:?}");
+    let retry = reconcile(&store, &policy, &late, &options()).await;
+    assert!(
+        retry.actions.iter().any(|a| a.name() == "copy_annotations"),
+        "{retry:?}"
+    );
+    let kept = memory(&store)
+        .versions("backup-bucket", "src-bucket/big.bin")
+        .into_iter()
+        .find(|o| o.body.len() == 12 * MIB)
+        .expect("the old version is in the backup's history");
+    let names: Vec<&String> = kept.annotations.keys().collect();
+    assert_eq!(names, ["lineage", "review"]);
+}

@@ -20,7 +20,8 @@ use crate::plan::{Action, BackupCondition, same_bytes};
 use crate::policy::Policy;
 use crate::store::{ObjectHeaders, ObjectStore, StoreError};
 
-use super::{Options, head_maybe_with_checksums};
+use super::{Options, annotation_evidence, head_maybe_with_checksums};
+use crate::annotations::Annotations;
 
 /// Versions of the backup key compared with the late version (same size, newest first).
 const MAX_COMPARED_VERSIONS: usize = 10;
@@ -35,6 +36,8 @@ pub(super) enum Noncurrent {
     NotKept(String),
     /// It was copied into the backup key's history (or, in a dry run, would be).
     Copied(Action),
+    /// A version of the backup key held its bytes but not every annotation: these were added.
+    Completed(Action),
     /// Reading or copying it failed.
     Failed(StoreError),
 }
@@ -103,9 +106,32 @@ pub(super) async fn keep_version<S: ObjectStore>(
             spec.bucket
         ));
     }
+    // A multipart copy does not carry annotations: they are read first, and a version whose
+    // annotations cannot be read is not copied (never taken as having none).
+    let annotations = match annotation_evidence::where_copies_are_multipart(store, options, &old)
+        .await
+    {
+        Ok(Annotations::Unknown(why)) => {
+            return Noncurrent::NotKept(format!(
+                "cannot list version {version_id}'s annotations ({why}); a copy of this size is a multipart copy, which does not carry them, so it is not copied into the backup's history until they can be read"
+            ));
+        }
+        Ok(annotations) => annotations,
+        Err(err) => return Noncurrent::Failed(err),
+    };
     match kept_in_history(store, &old, &destination, backup.as_ref()).await {
-        Ok(true) => return Noncurrent::AlreadyKept,
-        Ok(false) => {}
+        // Kept, perhaps without every annotation (a copy stopped before its last one).
+        Ok(Some(_)) if options.dry_run => return Noncurrent::AlreadyKept,
+        Ok(Some(kept)) => {
+            return match annotation_evidence::complete_on(store, &old.location, &annotations, &kept)
+                .await
+            {
+                Ok(None) => Noncurrent::AlreadyKept,
+                Ok(Some(action)) => Noncurrent::Completed(action),
+                Err(err) => Noncurrent::Failed(err),
+            };
+        }
+        Ok(None) => {}
         Err(err) => return Noncurrent::Failed(err),
     }
     let action = Action::Backup {
@@ -119,26 +145,26 @@ pub(super) async fn keep_version<S: ObjectStore>(
     if options.dry_run {
         return Noncurrent::Copied(action);
     }
-    match copy_version(store, &old, &action, options).await {
+    match copy_version(store, &old, &action, &annotations, options).await {
         Ok(()) => Noncurrent::Copied(action),
         Err(err) => Noncurrent::Failed(err),
     }
 }
 
-/// Whether the backup key's current object, or one of its recent versions of the same size,
-/// holds `old`'s bytes.
+/// The backup key's current object, or one of its recent versions of the same size, that
+/// holds `old`'s bytes, if one does.
 async fn kept_in_history<S: ObjectStore>(
     store: &S,
     old: &ObjectHead,
     destination: &ObjectLocation,
     current_backup: Option<&ObjectHead>,
-) -> Result<bool, StoreError> {
-    if current_backup.is_some_and(|b| same_bytes(old, b) == crate::plan::SameBytes::Yes) {
-        return Ok(true);
-    }
+) -> Result<Option<ObjectHead>, StoreError> {
     let Some(current_backup) = current_backup else {
-        return Ok(false);
+        return Ok(None);
     };
+    if same_bytes(old, current_backup) == crate::plan::SameBytes::Yes {
+        return Ok(Some(current_backup.clone()));
+    }
     let candidates: Vec<String> = store
         .list_versions(destination)
         .await?
@@ -155,20 +181,22 @@ async fn kept_in_history<S: ObjectStore>(
         };
         match head_maybe_with_checksums(store, &location, true).await {
             Ok(version) if same_bytes(old, &version) == crate::plan::SameBytes::Yes => {
-                return Ok(true);
+                return Ok(Some(version));
             }
             Ok(_) | Err(StoreError::NotFound { .. }) => {}
             Err(err) => return Err(err),
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
-/// Copies the exact version `old` as `action` says, with its record.
+/// Copies the exact version `old` as `action` says, with its record, and the annotations a
+/// multipart copy does not carry.
 async fn copy_version<S: ObjectStore>(
     store: &S,
     old: &ObjectHead,
     action: &Action,
+    annotations: &Annotations,
     options: &Options,
 ) -> Result<(), StoreError> {
     let source = BackupSource {
@@ -188,15 +216,24 @@ async fn copy_version<S: ObjectStore>(
     };
     match copy(store, old, &request, &options.copy, options.deadline).await {
         // A multipart copy does not carry annotations: restate them on the version it made.
-        Ok(made) if options.server.object_annotations && !options.copy.is_single_copy(old.size) => {
+        Ok(made) if annotations.any() => {
             let Some(etag) = made.etag else {
-                return Ok(());
+                return Err(StoreError::Service {
+                    operation: "CompleteMultipartUpload",
+                    code: "MissingETag".into(),
+                    status: 200,
+                    message: "the copy reported no ETag, so its annotations cannot be written on it alone; retried".into(),
+                });
             };
             let onto = ObjectLocation {
                 version_id: made.version_id,
                 ..request.destination.clone()
             };
-            crate::apply::annotations::restate_after_multipart(store, &old.location, &onto, &etag)
+            let names = match annotations {
+                Annotations::Listed(names) => names.as_slice(),
+                _ => &[],
+            };
+            crate::apply::annotations::copy_annotations(store, &old.location, &onto, &etag, names)
                 .await
         }
         Ok(_) => Ok(()),

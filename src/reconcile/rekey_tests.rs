@@ -187,3 +187,31 @@ async fn it_is_never_sent_to_a_server_not_known_to_have_it() {
         &memory(&store).object("src-bucket", "a").unwrap()
     ));
 }
+
+/// A refusal after the backup was made: the copy that re-keys is planned knowing the backup is
+/// there (no second backup copy, not even a refused one), and the report lists both writes.
+#[tokio::test]
+async fn a_fallback_after_the_backup_does_not_copy_the_backup_again() {
+    let (store, _) = setup();
+    memory(&store).create_bucket("backup-bucket");
+    memory(&store).without_update_object_encryption();
+    let policy = parse_policy(&format!(
+        "backup: backup-bucket\nencryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY}\", bucket_key: true }}"
+    ))
+    .unwrap();
+    let report = reconcile(
+        &store,
+        &policy,
+        &event("a"),
+        &options(ServerSupport::S3_WITH_READS),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
+    let names: Vec<&str> = report.actions.iter().map(Action::name).collect();
+    assert_eq!(names, ["backup", "rewrite"], "{report:?}");
+    let counts = store.counts();
+    assert_eq!((counts.rekeys, counts.copies), (1, 2), "{counts:?}");
+    assert!(is_under_the_key(
+        &memory(&store).object("src-bucket", "a").unwrap()
+    ));
+}

@@ -287,6 +287,14 @@ impl MemoryStore {
         }
     }
 
+    /// Deletes an annotation from the current object (as DeleteObjectAnnotation would).
+    pub fn remove_annotation(&self, bucket: &str, key: &str, name: &str) {
+        let mut state = self.lock();
+        if let Some(object) = state.buckets.get_mut(bucket).and_then(|b| b.get_mut(key)) {
+            object.annotations.remove(name);
+        }
+    }
+
     /// Creates an empty bucket.
     pub fn create_bucket(&self, bucket: &str) {
         self.lock().buckets.entry(bucket.to_owned()).or_default();

@@ -487,7 +487,12 @@ impl ObjectStore for MemoryStore {
             .annotations
             .get(name)
             .cloned()
-            .ok_or(StoreError::NotFound { operation: OP })
+            .ok_or_else(|| StoreError::Service {
+                operation: OP,
+                code: "NoSuchAnnotation".into(),
+                status: 404,
+                message: "The specified annotation does not exist.".into(),
+            })
     }
 
     async fn put_annotation(

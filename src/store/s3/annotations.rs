@@ -41,10 +41,18 @@ impl S3Store {
                     .map(|entry| entry.annotation_name().to_owned()),
             );
             match out.next_continuation_token() {
-                Some(next) if !next.is_empty() && Some(next) != token.as_deref() => {
-                    token = Some(next.to_owned());
+                None | Some("") => return Ok(names),
+                // A page that names itself as the next would loop; a listing cut short must
+                // never be taken as complete.
+                Some(next) if Some(next) == token.as_deref() => {
+                    return Err(StoreError::Service {
+                        operation: "ListObjectAnnotations",
+                        code: "RepeatedContinuationToken".into(),
+                        status: 200,
+                        message: "the listing named the same page again; its annotations are not known in full".into(),
+                    });
                 }
-                _ => return Ok(names),
+                Some(next) => token = Some(next.to_owned()),
             }
         }
     }
