@@ -838,19 +838,11 @@ mod tests {
     }
 
     fn apply() -> Options {
-        Options {
-            dry_run: false,
-            copy: CopySettings {
-                multipart_threshold: crate::apply::copy::MAX_SINGLE_COPY,
-                part_size: 8 * 1024 * 1024,
-                parts_in_flight: 4,
-                deadline_margin: std::time::Duration::from_secs(1),
-                state: None,
-            },
-            deadline: None,
-            server: ServerSupport::S3_WITH_READS,
-            facts: Default::default(),
-        }
+        super::test_support::options(
+            crate::apply::copy::MAX_SINGLE_COPY,
+            8 * 1024 * 1024,
+            ServerSupport::S3_WITH_READS,
+        )
     }
 
     fn object(bucket: &str, key: &str) -> ObjectRef {

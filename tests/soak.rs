@@ -221,38 +221,6 @@ fn events_of(uploads: &[Upload], rng: &mut fastrand::Rng) -> Vec<String> {
     bodies
 }
 
-/// The bodies of every version of `bucket/key`.
-async fn version_bodies(s3: &Client, bucket: &str, key: &str) -> Vec<Vec<u8>> {
-    let listed = s3
-        .list_object_versions()
-        .bucket(bucket)
-        .prefix(key)
-        .send()
-        .await
-        .expect("list versions");
-    let mut bodies = Vec::new();
-    for version in listed.versions().iter().filter(|v| v.key() == Some(key)) {
-        let object = s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .version_id(version.version_id().unwrap_or_default())
-            .send()
-            .await
-            .expect("get version");
-        bodies.push(
-            object
-                .body
-                .collect()
-                .await
-                .expect("body")
-                .into_bytes()
-                .to_vec(),
-        );
-    }
-    bodies
-}
-
 /// Open multipart uploads in a bucket.
 async fn open_uploads(s3: &Client, bucket: &str) -> usize {
     s3.list_multipart_uploads()

@@ -26,3 +26,16 @@ pub async fn copy_annotations<S: ObjectStore>(
     }
     Ok(())
 }
+
+/// A completed copy that reported no ETag: its annotations cannot be written onto it alone
+/// (`x-amz-object-if-match` needs one), so the copy fails and is retried.
+pub fn copy_without_etag() -> StoreError {
+    StoreError::Service {
+        operation: "CompleteMultipartUpload",
+        code: "MissingETag".into(),
+        status: 200,
+        message:
+            "the copy reported no ETag, so its annotations cannot be written on it alone; retried"
+                .into(),
+    }
+}

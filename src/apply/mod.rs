@@ -12,8 +12,8 @@ use crate::object::{ObjectHead, ObjectLocation};
 use crate::plan::{Action, BackupCondition, Plan};
 use crate::policy::EncryptionSpec;
 use crate::store::{
-    CopyOutcome, CopyRequest, MetadataDirective, ObjectHeaders, ObjectStore, StoreError,
-    TagDirective, WriteCondition,
+    CopyOutcome, CopyRequest, MetadataDirective, ObjectHeaders, ObjectStore, TagDirective,
+    WriteCondition,
 };
 use copy::{CopyError, CopySettings};
 
@@ -157,12 +157,7 @@ pub async fn apply<S: ObjectStore>(
                     ),
                     (None, _) => {
                         return Err(fail("copy_annotations")(CopyError::Store(
-                            StoreError::Service {
-                                operation: "CompleteMultipartUpload",
-                                code: "MissingETag".into(),
-                                status: 200,
-                                message: "the backup copy reported no ETag, so its annotations cannot be written on it alone; retried".into(),
-                            },
+                            annotations::copy_without_etag(),
                         )));
                     }
                 };

@@ -218,12 +218,7 @@ async fn copy_version<S: ObjectStore>(
         // A multipart copy does not carry annotations: restate them on the version it made.
         Ok(made) if annotations.any() => {
             let Some(etag) = made.etag else {
-                return Err(StoreError::Service {
-                    operation: "CompleteMultipartUpload",
-                    code: "MissingETag".into(),
-                    status: 200,
-                    message: "the copy reported no ETag, so its annotations cannot be written on it alone; retried".into(),
-                });
+                return Err(crate::apply::annotations::copy_without_etag());
             };
             let onto = ObjectLocation {
                 version_id: made.version_id,

@@ -364,33 +364,7 @@ pub async fn a_late_version_never_displaces_the_current_backup(env: &Env) {
         .expect("late version");
     assert_eq!(late.objects[0].outcome, Outcome::Applied, "{late:?}");
     assert_eq!(body(&s3, &backup, "doc.txt").await, b"version two!");
-    let history = s3
-        .list_object_versions()
-        .bucket(&backup)
-        .prefix("doc.txt")
-        .send()
-        .await
-        .expect("versions");
-    let mut kept = Vec::new();
-    for version in history.versions() {
-        let object = s3
-            .get_object()
-            .bucket(&backup)
-            .key("doc.txt")
-            .version_id(version.version_id().unwrap_or_default())
-            .send()
-            .await
-            .expect("a kept version");
-        kept.push(
-            object
-                .body
-                .collect()
-                .await
-                .expect("body")
-                .into_bytes()
-                .to_vec(),
-        );
-    }
+    let kept = version_bodies(&s3, &backup, "doc.txt").await;
     assert!(
         kept.contains(&b"version one".to_vec()),
         "history holds version one"
@@ -400,16 +374,9 @@ pub async fn a_late_version_never_displaces_the_current_backup(env: &Env) {
         .await
         .expect("duplicate late event");
     assert_eq!(again.objects[0].outcome, Outcome::Stale, "{again:?}");
-    let after = s3
-        .list_object_versions()
-        .bucket(&backup)
-        .prefix("doc.txt")
-        .send()
-        .await
-        .expect("versions");
     assert_eq!(
-        after.versions().len(),
-        history.versions().len(),
+        version_bodies(&s3, &backup, "doc.txt").await.len(),
+        kept.len(),
         "nothing added"
     );
 }

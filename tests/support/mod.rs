@@ -453,6 +453,38 @@ pub async fn body(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The bodies of every version of `bucket/key`.
+pub async fn version_bodies(s3: &Client, bucket: &str, key: &str) -> Vec<Vec<u8>> {
+    let listed = s3
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .expect("list versions");
+    let mut bodies = Vec::new();
+    for version in listed.versions().iter().filter(|v| v.key() == Some(key)) {
+        let object = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version.version_id().unwrap_or_default())
+            .send()
+            .await
+            .expect("get version");
+        bodies.push(
+            object
+                .body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+        );
+    }
+    bodies
+}
+
 /// Keys in a bucket.
 pub async fn keys(client: &Client, bucket: &str) -> Vec<String> {
     client

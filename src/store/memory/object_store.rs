@@ -424,12 +424,7 @@ impl ObjectStore for MemoryStore {
         self.arrive(OP);
         let mut state = self.lock();
         if state.update_encryption_unsupported {
-            return Err(StoreError::Service {
-                operation: OP,
-                code: "NotImplemented".into(),
-                status: 501,
-                message: "The UpdateObjectEncryption operation is not yet emulated".into(),
-            });
+            return Err(not_emulated(OP));
         }
         let invalid = |message: &str| StoreError::Service {
             operation: OP,
@@ -680,15 +675,21 @@ fn check_annotations_allowed(
     read: bool,
 ) -> Result<(), StoreError> {
     if state.annotations_unsupported {
-        return Err(StoreError::Service {
-            operation,
-            code: "NotImplemented".into(),
-            status: 501,
-            message: format!("The {operation} operation is not yet emulated"),
-        });
+        return Err(not_emulated(operation));
     }
     if read && state.annotation_read_denied {
         return Err(access_denied(operation));
     }
     Ok(())
+}
+
+/// A server's answer to an operation it does not implement (LocalStack 2026.3.0's, for
+/// UpdateObjectEncryption and annotations): 501 `NotImplemented`, nothing changed.
+fn not_emulated(operation: &'static str) -> StoreError {
+    StoreError::Service {
+        operation,
+        code: "NotImplemented".into(),
+        status: 501,
+        message: format!("The {operation} operation is not yet emulated"),
+    }
 }
