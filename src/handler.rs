@@ -20,6 +20,7 @@ use crate::event::{
 use crate::object::{ObjectLocation, ObjectRef};
 use crate::policy::Policy;
 use crate::reconcile::{ObjectReport, Options, Outcome, reconcile};
+use crate::record_deadline;
 use crate::store::ObjectStore;
 use crate::store::bucket_facts::BucketFacts;
 use crate::store::server::ServerSupport;
@@ -292,8 +293,9 @@ impl<S: ObjectStore> Processor<S> {
                 }
             }
         }
+        let cutoff = record_deadline::cutoff(deadline, self.copy.deadline_margin);
         let done: Vec<Vec<(usize, ObjectReport)>> = stream::iter(group_by_key(objects))
-            .map(|group| self.reconcile_in_order(group, &options))
+            .map(|group| self.reconcile_in_order(group, &options, cutoff))
             .buffer_unordered(self.max_concurrency)
             .collect()
             .await;
@@ -365,10 +367,12 @@ impl<S: ObjectStore> Processor<S> {
         &self,
         group: Vec<(usize, ObjectRef)>,
         options: &Options,
+        cutoff: Option<Instant>,
     ) -> Vec<(usize, ObjectReport)> {
         let mut out = Vec::with_capacity(group.len());
         for (slot, object) in group {
-            let report = reconcile(&self.store, &self.policy, &object, options).await;
+            let work = reconcile(&self.store, &self.policy, &object, options);
+            let report = record_deadline::within(cutoff, &object.location, work).await;
             out.push((slot, report));
         }
         out
@@ -415,6 +419,89 @@ fn compare_sequencers(a: Option<&str>, b: Option<&str>) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    use crate::policy::document::parse_policy;
+    use crate::store::StoreError;
+    use crate::store::intercept::{CallHook, Intercepted, Operation};
+    use crate::store::memory::MemoryStore;
+
+    /// Every CopyObject takes longer than any invocation.
+    struct SlowCopies;
+
+    impl CallHook for SlowCopies {
+        fn before(&self, _: Operation) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn latency(&self, operation: Operation) -> Option<Duration> {
+            (operation == Operation::CopyObject).then_some(Duration::from_secs(600))
+        }
+    }
+
+    fn sqs_record(id: &str, key: &str) -> Value {
+        let body = serde_json::json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+            "awsRegion": "us-east-1", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "src"}, "object": {"key": key, "size": 4}}}]});
+        serde_json::json!({"messageId": id, "receiptHandle": "r", "body": body.to_string(),
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+            "awsRegion": "us-east-1", "attributes": {}, "messageAttributes": {}, "md5OfBody": ""})
+    }
+
+    /// In an SQS batch one object whose copy outlasts the invocation is reported as that
+    /// message's failure at the cut-off, and the batch's other messages succeed.
+    #[tokio::test]
+    async fn a_slow_record_fails_alone_before_the_deadline() {
+        let memory = MemoryStore::new();
+        for bucket in ["src", "backup"] {
+            memory.create_bucket(bucket);
+        }
+        for key in ["fast-1", "slow/big", "fast-2"] {
+            memory.put("src", key, b"data", "text/plain");
+        }
+        let policy = parse_policy(
+            "rules:\n  - name: slow\n    match: { prefix: slow/ }\n    backup: backup\n  - name: rest\n    tags: { done: \"yes\" }",
+        )
+        .expect("policy");
+        let copy = CopySettings {
+            deadline_margin: Duration::from_secs(1),
+            ..CopySettings::default()
+        };
+        let processor =
+            Processor::new(Intercepted::with_hook(memory, SlowCopies), policy, 8, false)
+                .with_copy_settings(copy);
+        let payload = serde_json::json!({"Records": [
+            sqs_record("m1", "fast-1"), sqs_record("m2", "slow/big"), sqs_record("m3", "fast-2"),
+        ]});
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(600);
+        let report = processor
+            .handle_until(&payload, Some(deadline))
+            .await
+            .expect("an SQS batch reports per message");
+        assert!(Instant::now() < deadline, "answered before the deadline");
+        let outcomes: Vec<(&str, Outcome)> = report
+            .objects
+            .iter()
+            .map(|o| (o.key.as_str(), o.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("fast-1", Outcome::Applied),
+                ("slow/big", Outcome::Failed),
+                ("fast-2", Outcome::Applied)
+            ]
+        );
+        assert_eq!(
+            report.objects[1].error_code.as_deref(),
+            Some("DeadlineNear")
+        );
+        assert_eq!(
+            report.response()["batchItemFailures"],
+            serde_json::json!([{"itemIdentifier": "m2"}])
+        );
+    }
 
     #[test]
     fn sequencers_compare_as_hex_numbers() {

@@ -20,5 +20,6 @@ pub mod object;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod record_deadline;
 pub mod setup;
 pub mod store;
