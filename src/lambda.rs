@@ -141,16 +141,25 @@ impl<S: ObjectStore> Function<S> {
     }
 }
 
-/// The invocation deadline (milliseconds since the epoch) as an `Instant`.
+/// The invocation deadline (milliseconds since the epoch) as an `Instant`. `None` when there
+/// is none to keep: no deadline, or one already past as the invocation starts, which Lambda
+/// never sends (its shortest timeout is a second) but local runtime emulators do (`cargo lambda
+/// watch` without `--timeout`); every record would otherwise be stopped before it started.
 fn deadline_instant(deadline_ms: u64) -> Option<Instant> {
     if deadline_ms == 0 {
         return None;
     }
     let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    let remaining = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Some(Instant::now() + remaining)
+    match deadline.duration_since(SystemTime::now()) {
+        Ok(remaining) if !remaining.is_zero() => Some(Instant::now() + remaining),
+        _ => {
+            tracing::debug!(
+                deadline_ms,
+                "the invocation's deadline has passed already; ignored"
+            );
+            None
+        }
+    }
 }
 
 /// Tells Lambda why init failed (`POST /runtime/init/error`), so the failure shows
@@ -211,5 +220,28 @@ mod tests {
         let diagnostic = Diagnostic::from(InitError::from(config));
         assert_eq!(diagnostic.error_type, "InvalidConfiguration");
         assert!(diagnostic.error_message.contains("POLICY"));
+    }
+
+    fn epoch_ms(at: SystemTime) -> u64 {
+        at.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    /// Lambda's deadline is kept; none, or one already past (what a local emulator without a
+    /// timeout sends), means no deadline rather than every record stopped unstarted.
+    #[test]
+    fn only_a_deadline_ahead_is_kept() {
+        let ahead = deadline_instant(epoch_ms(SystemTime::now() + Duration::from_secs(60)));
+        let remaining = ahead.map(|d| d.saturating_duration_since(Instant::now()));
+        assert!(
+            remaining.is_some_and(|r| r > Duration::from_secs(55)),
+            "{remaining:?}"
+        );
+        assert_eq!(deadline_instant(0), None);
+        assert_eq!(
+            deadline_instant(epoch_ms(SystemTime::now() - Duration::from_secs(1))),
+            None
+        );
     }
 }
