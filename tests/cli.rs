@@ -441,3 +441,91 @@ fn committed_schema_is_current_and_accepts_the_examples() {
         assert!(!validator.is_valid(&document), "{bad}");
     }
 }
+
+/// Queue delivery: `s3pp replay --to-queue` moves dead-lettered events back to the event queue
+/// as they were (SQS on moto), deletes only what it sent, leaves what is not an event, and a
+/// dry run moves nothing.
+#[tokio::test]
+async fn replay_moves_dead_lettered_events_back_to_the_event_queue() {
+    let server = S3Server::start();
+    let sqs = sqs_client_for(&server.endpoint);
+    let mut urls = Vec::new();
+    for name in ["events", "events-dlq"] {
+        let url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("url");
+        urls.push(url);
+    }
+    let (events, dlq) = (&urls[0], &urls[1]);
+    let event = std::fs::read_to_string(repo().join("events/put-single.json")).expect("event");
+    for body in [event.as_str(), "{\"not\": \"an event\"}"] {
+        sqs.send_message()
+            .queue_url(dlq)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+    let sqs_env = [("AWS_ENDPOINT_URL_SQS", server.endpoint.as_str())];
+    let args = |apply: bool| {
+        let mut args = vec!["replay", "--from", dlq, "--to-queue", events];
+        if apply {
+            args.push("--apply");
+        }
+        args
+    };
+
+    let dry = s3pp(&server.endpoint, &args(false), &sqs_env);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("2 message(s) read, 0 replayed"),
+        "{}",
+        stdout(&dry)
+    );
+    let waiting = sqs
+        .receive_message()
+        .queue_url(events)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive");
+    assert!(waiting.messages().is_empty(), "a dry run sends nothing");
+
+    let applied = s3pp(&server.endpoint, &args(true), &sqs_env);
+    assert!(
+        !applied.status.success(),
+        "one message stays: {}",
+        stdout(&applied)
+    );
+    let table = stdout(&applied);
+    assert!(
+        table.contains("2 message(s) read, 1 replayed and deleted, 1 left"),
+        "{table}"
+    );
+    assert!(
+        table.contains("s3pp-source/reports/2026/q3 summary.csv"),
+        "{table}"
+    );
+    let moved = sqs
+        .receive_message()
+        .queue_url(events)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let bodies: Vec<&str> = moved.messages().iter().filter_map(|m| m.body()).collect();
+    let moved_event: serde_json::Value = serde_json::from_str(bodies[0]).expect("json");
+    let original: serde_json::Value = serde_json::from_str(&event).expect("json");
+    assert_eq!((bodies.len(), moved_event), (1, original));
+    let left = s3pp(&server.endpoint, &args(false), &sqs_env);
+    assert!(
+        stdout(&left).contains("1 message(s) read"),
+        "{}",
+        stdout(&left)
+    );
+}

@@ -253,4 +253,152 @@ async fn every_sample_event_runs_through_cargo_lambda_invoke() {
         emf.last().map(|l| l["Failures_NoSuchBucket"].clone()),
         Some(Value::from(1))
     );
+
+    replay_sends_failed_events_back_to_the_function(&server, &watcher).await;
+}
+
+/// Lambda's on-failure destination record for `event` (Lambda Developer Guide, "Capturing
+/// records of asynchronous invocations").
+fn on_failure_record(event: &Value) -> String {
+    serde_json::json!({
+        "version": "1.0",
+        "timestamp": "2026-12-02T05:00:00.000Z",
+        "requestContext": {"requestId": "1b0e7c2f", "condition": "RetriesExhausted",
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:s3-policy-processor:$LATEST",
+            "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "RecordsFailed", "errorMessage": "1 of 1 records failed"}
+    })
+    .to_string()
+}
+
+/// `s3pp replay` against the failure queue (SQS on the same moto server) and the function
+/// served by `cargo lambda watch` (its Lambda Invoke API): a dry run leaves everything as it
+/// was; `--apply` invokes the function with each original event, deletes the messages whose
+/// event was processed, and leaves the one that fails again and the one that is not an event.
+async fn replay_sends_failed_events_back_to_the_function(server: &S3Server, watcher: &Watcher) {
+    let s3 = server.client();
+    let sqs = sqs_client_for(&server.endpoint);
+    let queue = sqs
+        .create_queue()
+        .queue_name("failure-queue")
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+    put_bytes(&s3, SOURCE, "replay/late arrival.txt", "late").await;
+    let mut event = event("put-single.json");
+    let object = &mut event["Records"][0]["s3"]["object"];
+    object["key"] = Value::from("replay/late+arrival.txt");
+    object["size"] = Value::from(4);
+    if let Some(fields) = object.as_object_mut() {
+        fields.remove("eTag");
+        fields.remove("sequencer");
+    }
+    let mut missing = event.clone();
+    missing["Records"][0]["s3"]["bucket"]["name"] = Value::from("no-such-bucket");
+    for body in [
+        on_failure_record(&event),
+        on_failure_record(&missing),
+        "not an event".to_owned(),
+    ] {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+    let lambda_endpoint = format!("http://127.0.0.1:{}", watcher.port);
+    let run = |apply: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_s3pp"));
+        command.args([
+            "replay",
+            "--from",
+            &queue,
+            "--function",
+            "s3-policy-processor",
+            "--format",
+            "json",
+        ]);
+        if apply {
+            command.arg("--apply");
+        }
+        command
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL_SQS", &server.endpoint)
+            .env("AWS_ENDPOINT_URL_LAMBDA", &lambda_endpoint)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run s3pp replay")
+    };
+    let results = |output: &Output| -> Vec<Value> {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&output.stderr)))
+    };
+
+    let dry = run(false);
+    assert!(dry.status.success(), "{dry:?}");
+    let dry = results(&dry);
+    assert_eq!(dry.len(), 3, "{dry:?}");
+    assert!(dry.iter().all(|r| r["deleted"] == false), "{dry:?}");
+    assert_eq!(dry[0]["objects"][0], "s3pp-source/replay/late arrival.txt");
+    assert_eq!(dry[0]["result"], "would invoke s3-policy-processor");
+    assert!(
+        tags(&s3, SOURCE, "replay/late arrival.txt")
+            .await
+            .is_empty(),
+        "a dry run invokes nothing"
+    );
+
+    let applied = run(true);
+    assert!(!applied.status.success(), "messages were left: {applied:?}");
+    let applied = results(&applied);
+    let by_object = |name: &str| {
+        applied
+            .iter()
+            .find(|r| {
+                r["objects"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(name)
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {applied:?}"))
+    };
+    let replayed = by_object("s3pp-source/");
+    assert_eq!(replayed["deleted"], true, "{replayed}");
+    let again = by_object("no-such-bucket/");
+    assert_eq!(again["deleted"], false, "{again}");
+    // Lambda answers a function error with 200 and X-Amz-Function-Error (judged in
+    // cli::replay's unit tests); `cargo lambda watch` answers it with a 500 instead, so here
+    // the message is kept through the failed-invoke path, still naming S3's error.
+    let result = again["result"].as_str().unwrap_or_default();
+    assert!(result.contains("NoSuchBucket"), "{again}");
+    assert_eq!(applied.len(), 3, "every message read once: {applied:?}");
+    assert_eq!(
+        tags(&s3, SOURCE, "replay/late arrival.txt")
+            .await
+            .get("processed-by")
+            .map(String::as_str),
+        Some("s3-policy-processor"),
+        "the replayed event brought the object in line"
+    );
+    assert_eq!(
+        body(&s3, BACKUP, "other/replay/late arrival.txt").await,
+        b"late".to_vec()
+    );
+    let left = run(false);
+    let left = results(&left);
+    assert_eq!(
+        left.len(),
+        2,
+        "the failed and the unreadable stay: {left:?}"
+    );
 }

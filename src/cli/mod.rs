@@ -4,10 +4,12 @@
 //! function (`--policy FILE`, or `POLICY` / `POLICY_FILE`; the SDK's credential, region and
 //! endpoint variables; `S3_FORCE_PATH_STYLE`), and objects go through the same
 //! [`crate::reconcile::reconcile`] the function runs. One module per concern: [`scan`] (list and
-//! reconcile), [`manifest`], [`output`] (tables, CSV, JSON).
+//! reconcile), [`manifest`], [`replay`] (failed events back to the function), [`output`]
+//! (tables, CSV, JSON).
 
 pub mod manifest;
 pub mod output;
+pub mod replay;
 pub mod scan;
 
 use std::path::PathBuf;
@@ -74,6 +76,36 @@ pub enum Command {
         /// Write to this file instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// Send failed events back to the function: the failure queue's records (direct delivery)
+    /// or the dead-letter queue's events (queue delivery). A dry run unless `--apply`; a
+    /// message is deleted only once its event was processed (or queued) again.
+    Replay {
+        /// The queue holding the failed events: the stack's `FailureQueueUrl` or
+        /// `EventDeadLetterQueueUrl` output.
+        #[arg(long, value_name = "QUEUE_URL")]
+        from: String,
+        /// Invoke this function (name or ARN: the `FunctionArn` output) with each event and
+        /// wait for its answer.
+        #[arg(
+            long,
+            value_name = "FUNCTION",
+            conflicts_with = "to_queue",
+            required_unless_present = "to_queue"
+        )]
+        function: Option<String>,
+        /// Put each event back on this queue instead (the `EventQueueUrl` output).
+        #[arg(long, value_name = "QUEUE_URL")]
+        to_queue: Option<String>,
+        /// Replay and delete (default: only read, print, and leave the messages).
+        #[arg(long)]
+        apply: bool,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        max: u32,
+        /// Output format (`table` or `json`).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -142,6 +174,16 @@ pub enum CliError {
         /// The S3 error.
         #[source]
         source: StoreError,
+    },
+    /// A queue request failed.
+    #[error("{action} {queue} failed: {message}")]
+    Queue {
+        /// What was being done.
+        action: &'static str,
+        /// The queue URL.
+        queue: String,
+        /// The SQS error.
+        message: String,
     },
     /// A usage problem clap cannot see.
     #[error("{0}")]
@@ -280,6 +322,47 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             };
             eprintln!("{count} objects");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            from,
+            function,
+            to_queue,
+            apply,
+            max,
+            format,
+        } => {
+            use std::io::Write;
+            let target = match (function, to_queue) {
+                (Some(name), None) => replay::Target::Function(name),
+                (None, Some(url)) => replay::Target::Queue(url),
+                _ => {
+                    return Err(CliError::Usage(
+                        "name one target: --function FUNCTION or --to-queue QUEUE_URL".into(),
+                    ));
+                }
+            };
+            if format == Format::Csv {
+                return Err(CliError::Usage(
+                    "replay prints a table or JSON (--format table|json)".into(),
+                ));
+            }
+            let clients = replay::Clients::from_env().await;
+            let max = usize::try_from(max).unwrap_or(usize::MAX);
+            let results = replay::replay(&clients, &from, &target, apply, max).await?;
+            match format {
+                Format::Json => {
+                    serde_json::to_writer_pretty(&mut out, &results)
+                        .map_err(std::io::Error::from)?;
+                    writeln!(out)?;
+                }
+                _ => out.write_all(replay::table(&results).as_bytes())?,
+            }
+            let left_unreplayed = apply && results.iter().any(|r| !r.deleted);
+            Ok(if left_unreplayed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

@@ -1,0 +1,340 @@
+//! `s3pp replay`: sends the events in the failure queue (direct delivery) or the dead-letter
+//! queue (queue delivery) back to the function — invoking it with each original event, or
+//! putting each event back on the event queue — and deletes a message only once its event was
+//! handed over (and, when invoked, processed without a failure). A dry run by default: it
+//! reads the messages, prints what it would replay, and makes them visible again.
+//!
+//! Messages are received one at a time when invoking (an invocation may take up to 15
+//! minutes, so each message stays hidden for [`INVOKE_VISIBILITY_SECS`]) and ten at a time
+//! otherwise; every message it keeps is made visible again at the end, and a message seen
+//! twice ends the run (the queue has gone round).
+
+use std::collections::HashSet;
+
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use comfy_table::Table;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::replay::{Replayable, read_message};
+
+use super::CliError;
+
+/// How long a message stays hidden while the function it was sent to runs (Lambda's longest
+/// timeout plus a minute).
+pub const INVOKE_VISIBILITY_SECS: i32 = 960;
+/// How long a message stays hidden while it is sent on or shown.
+const MOVE_VISIBILITY_SECS: i32 = 120;
+
+/// Where replayed events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Invoke this function (name or ARN) synchronously with each event.
+    Function(String),
+    /// Send each event to this queue (URL): the stack's event queue in queue delivery.
+    Queue(String),
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageResult {
+    /// The SQS message id.
+    pub message_id: String,
+    /// `bucket/key` of the objects its event names.
+    pub objects: Vec<String>,
+    /// Why it was in the queue.
+    pub origin: String,
+    /// `would replay`, `replayed`, or what went wrong.
+    pub result: String,
+    /// Deleted from the queue (replayed for good).
+    pub deleted: bool,
+}
+
+/// The SQS and Lambda clients a replay uses.
+pub struct Clients {
+    /// The queue read from (and, in queue mode, written to).
+    pub sqs: aws_sdk_sqs::Client,
+    /// The function invoked.
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Clients {
+    /// From the SDK's configuration in the environment (credentials, region,
+    /// `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL_LAMBDA`).
+    pub async fn from_env() -> Self {
+        let sdk_config = crate::setup::sdk_config().await;
+        Self {
+            sqs: aws_sdk_sqs::Client::new(&sdk_config),
+            lambda: aws_sdk_lambda::Client::new(&sdk_config),
+        }
+    }
+}
+
+/// Replays at most `max` messages of `from` to `target`; writes nothing unless `apply`.
+pub async fn replay(
+    clients: &Clients,
+    from: &str,
+    target: &Target,
+    apply: bool,
+    max: usize,
+) -> Result<Vec<MessageResult>, CliError> {
+    let (per_receive, visibility) = match target {
+        Target::Function(_) if apply => (1, INVOKE_VISIBILITY_SECS),
+        _ => (10, MOVE_VISIBILITY_SECS),
+    };
+    let mut results = Vec::new();
+    let mut seen = HashSet::new();
+    let mut kept = Vec::new();
+    let outcome = async {
+        while results.len() < max {
+            let wanted = per_receive.min(max - results.len());
+            let received = clients
+                .sqs
+                .receive_message()
+                .queue_url(from)
+                .max_number_of_messages(i32::try_from(wanted).unwrap_or(10))
+                .visibility_timeout(visibility)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .map_err(|e| queue_error("receiving from", from, e))?;
+            let messages = received.messages();
+            if messages.is_empty() {
+                break;
+            }
+            let mut new = 0;
+            for message in messages {
+                let id = message.message_id().unwrap_or_default().to_owned();
+                let receipt = message.receipt_handle().unwrap_or_default().to_owned();
+                if !seen.insert(id.clone()) {
+                    kept.push(receipt);
+                    continue;
+                }
+                new += 1;
+                let result =
+                    replay_one(clients, from, target, apply, id, &receipt, message.body()).await?;
+                if !result.deleted {
+                    kept.push(receipt);
+                }
+                results.push(result);
+            }
+            if new == 0 {
+                break;
+            }
+        }
+        Ok::<(), CliError>(())
+    }
+    .await;
+    release(clients, from, &kept).await;
+    outcome.map(|()| results)
+}
+
+/// One message: read it, then (with `apply`) hand its event over and delete it.
+async fn replay_one(
+    clients: &Clients,
+    from: &str,
+    target: &Target,
+    apply: bool,
+    message_id: String,
+    receipt: &str,
+    body: Option<&str>,
+) -> Result<MessageResult, CliError> {
+    let mut result = MessageResult {
+        message_id,
+        objects: Vec::new(),
+        origin: String::new(),
+        result: String::new(),
+        deleted: false,
+    };
+    let replayable = match read_message(body.unwrap_or_default()) {
+        Ok(replayable) => replayable,
+        Err(err) => {
+            result.result = err.to_string();
+            return Ok(result);
+        }
+    };
+    result.objects = replayable.objects.clone();
+    result.origin = replayable.origin.describe();
+    if !apply {
+        result.result = match target {
+            Target::Function(name) => format!("would invoke {name}"),
+            Target::Queue(url) => format!("would send to {url}"),
+        };
+        return Ok(result);
+    }
+    match hand_over(clients, target, &replayable).await {
+        Ok(done) => {
+            clients
+                .sqs
+                .delete_message()
+                .queue_url(from)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .map_err(|e| queue_error("deleting a replayed message from", from, e))?;
+            result.result = done;
+            result.deleted = true;
+        }
+        Err(why) => result.result = why,
+    }
+    Ok(result)
+}
+
+/// Sends the event on; `Ok` says what happened, `Err` why the message stays.
+async fn hand_over(
+    clients: &Clients,
+    target: &Target,
+    replayable: &Replayable,
+) -> Result<String, String> {
+    match target {
+        Target::Queue(url) => clients
+            .sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(&replayable.payload)
+            .send()
+            .await
+            .map(|_| format!("sent to {url}"))
+            .map_err(|e| format!("sending to {url} failed: {}", DisplayErrorContext(e))),
+        Target::Function(name) => {
+            let output = clients
+                .lambda
+                .invoke()
+                .function_name(name)
+                .invocation_type(InvocationType::RequestResponse)
+                .payload(Blob::new(replayable.payload.as_bytes()))
+                .send()
+                .await
+                .map_err(|e| {
+                    let why = e
+                        .message()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| DisplayErrorContext(&e).to_string());
+                    format!("invoking {name} failed: {why}")
+                })?;
+            judge_invocation(
+                output.function_error(),
+                output.payload().map(|p| p.as_ref()).unwrap_or_default(),
+            )
+        }
+    }
+}
+
+/// Whether a synchronous invocation processed the event: Lambda answers a function error with
+/// HTTP 200, `X-Amz-Function-Error` and the error as the payload (Lambda API reference,
+/// Invoke); an SQS-shaped answer with `batchItemFailures` failed for those messages.
+pub fn judge_invocation(function_error: Option<&str>, payload: &[u8]) -> Result<String, String> {
+    let response: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+    if let Some(error) = function_error {
+        return Err(format!(
+            "the function failed again ({error}): {}",
+            brief(&response)
+        ));
+    }
+    let unprocessed = response["batchItemFailures"].as_array().map_or(0, Vec::len);
+    if unprocessed > 0 {
+        return Err(format!(
+            "the function failed again for {unprocessed} message(s): {}",
+            brief(&response)
+        ));
+    }
+    Ok(format!("replayed: {}", brief(&response)))
+}
+
+/// The function's answer in a few words: its summary of outcomes, or its error message.
+fn brief(response: &Value) -> String {
+    if let Some(summary) = response["summary"].as_object() {
+        let parts: Vec<String> = summary.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        return parts.join(", ");
+    }
+    if let Some(message) = response["errorMessage"].as_str() {
+        return message.chars().take(300).collect();
+    }
+    response.to_string().chars().take(300).collect()
+}
+
+/// Makes the kept messages visible again (best effort: they reappear on their own anyway).
+async fn release(clients: &Clients, from: &str, receipts: &[String]) {
+    for receipt in receipts {
+        if let Err(err) = clients
+            .sqs
+            .change_message_visibility()
+            .queue_url(from)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+        {
+            eprintln!(
+                "note: a message stays hidden until its visibility timeout: {}",
+                DisplayErrorContext(err)
+            );
+        }
+    }
+}
+
+fn queue_error(
+    action: &'static str,
+    queue: &str,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> CliError {
+    CliError::Queue {
+        action,
+        queue: queue.to_owned(),
+        message: DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// The results as a table (one row per message) and a count line.
+pub fn table(results: &[MessageResult]) -> String {
+    let mut table = Table::new();
+    table.set_header(["message", "objects", "why it failed", "result"]);
+    for r in results {
+        table.add_row([
+            r.message_id.as_str(),
+            &r.objects.join("\n"),
+            &r.origin,
+            &r.result,
+        ]);
+    }
+    let deleted = results.iter().filter(|r| r.deleted).count();
+    format!(
+        "{table}\n{} message(s) read, {deleted} replayed and deleted, {} left in the queue\n",
+        results.len(),
+        results.len() - deleted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_error_keeps_the_message() {
+        let payload = br#"{"errorType":"RecordsFailed","errorMessage":"1 of 1 records failed: b/k: Failed: NoSuchBucket"}"#;
+        let why = judge_invocation(Some("Unhandled"), payload).expect_err("failed");
+        assert_eq!(
+            why,
+            "the function failed again (Unhandled): 1 of 1 records failed: b/k: Failed: NoSuchBucket"
+        );
+    }
+
+    #[test]
+    fn a_processed_event_reports_the_outcomes() {
+        let payload = br#"{"dry_run":false,"summary":{"applied":1,"compliant":2},"objects":[]}"#;
+        assert_eq!(
+            judge_invocation(None, payload),
+            Ok("replayed: applied 1, compliant 2".to_owned())
+        );
+    }
+
+    #[test]
+    fn unprocessed_messages_in_the_answer_keep_the_message() {
+        let payload = br#"{"summary":{"failed":1},"batchItemFailures":[{"itemIdentifier":"m1"}]}"#;
+        let why = judge_invocation(None, payload).expect_err("failed");
+        assert!(why.contains("for 1 message(s)"), "{why}");
+    }
+}
