@@ -54,6 +54,9 @@ pub enum ConfigError {
         #[source]
         source: PolicyError,
     },
+    /// The policy needs an action the deployment's role was not given.
+    #[error(transparent)]
+    OptionalActions(#[from] crate::optional_actions::OptionalActionsError),
     /// `COPY_STATE` is not a usable location.
     #[error("environment variable COPY_STATE={value:?}: {problem}")]
     CopyState {
@@ -100,6 +103,10 @@ impl Config {
         };
         let policy =
             parse_policy(&text).map_err(|source| ConfigError::Policy { origin, source })?;
+        crate::optional_actions::check(
+            lookup(crate::optional_actions::VARIABLE).as_deref(),
+            &policy,
+        )?;
         let copy = parse_copy_settings(&lookup)?;
         if let Some(state) = &copy.state
             && let Some(problem) = state.conflict_with(&policy)
