@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 
 use serde_yaml_ng::Value;
 use serde_yaml_ng::value::TaggedValue;
+use support::cfn::{Stack, template, template_text};
 use support::repo;
 
 fn tool(name: &str) -> PathBuf {
@@ -41,12 +42,15 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn template_text() -> String {
-    std::fs::read_to_string(repo().join("template.yaml")).expect("template.yaml")
-}
-
-fn template() -> Value {
-    serde_yaml_ng::from_str(&template_text()).expect("template.yaml parses")
+/// The lines of `text` from `header` (a line of its own) to the next line as little indented.
+fn template_section(text: &str, header: &str) -> String {
+    let indent = header.len() - header.trim_start().len();
+    let mut lines = text.lines().skip_while(|l| *l != header);
+    let mut section: Vec<&str> = lines.next().into_iter().collect();
+    section.extend(
+        lines.take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent),
+    );
+    section.join("\n")
 }
 
 /// Both ways S3 events reach the function. Linters and scanners evaluate conditions with the
@@ -788,14 +792,28 @@ fn buckets_retain_except_on_create_and_always_abort_incomplete_uploads() {
 #[test]
 fn names_never_derive_from_the_stack_name() {
     let text = template_text();
-    let code: String = text
+    // The stack name is only ever the metrics' `service` dimension (one per stack, for the
+    // alarms and the dashboard), never a resource name: every line that uses it is one of
+    // these, or inside the dashboard's body.
+    let dimension_uses = [
+        "POWERTOOLS_SERVICE_NAME: !Ref AWS::StackName",
+        "Dimensions: [{ Name: service, Value: !Ref AWS::StackName }]",
+    ];
+    let dashboard = template_section(&text, "  Dashboard:");
+    let code: Vec<&str> = text
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
+        .filter(|l| !dashboard.contains(*l))
+        .filter(|l| !dimension_uses.contains(&l.trim()))
+        .collect();
     assert!(
-        !code.contains("AWS::StackName"),
-        "a name built from AWS::StackName"
+        !code.iter().any(|l| l.contains("AWS::StackName")),
+        "a name built from AWS::StackName: {:?}",
+        code.iter().find(|l| l.contains("AWS::StackName"))
+    );
+    assert!(
+        dashboard.contains(r#""service","${AWS::StackName}""#),
+        "the dashboard charts this stack's metrics"
     );
     let slice = r#"!Select [0, !Split ["-", !Select [2, !Split ["/", !Ref AWS::StackId]]]]"#;
     for kind in ["source", "backup"] {
@@ -831,6 +849,8 @@ fn names_never_derive_from_the_stack_name() {
             "LogGroupName",
             "RoleName",
             "AlarmName",
+            "DashboardName",
+            "TopicName",
         ] {
             if refers && field == "FunctionName" {
                 continue;
@@ -885,12 +905,24 @@ fn a_policy_too_large_for_the_lambda_environment_is_refused_before_deploy() {
     let variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
         .as_mapping()
         .expect("environment variables");
-    // Every other value is a !Ref of a Number parameter, a short literal or an S3 location
-    // in a bucket (at most 63 characters) with a fixed prefix: 96 bytes is ample.
+    // The longest value each other variable can take: a Number parameter, short literals, an
+    // S3 location in a bucket (at most 63 characters) with a fixed prefix, the stack name (at
+    // most 128 characters).
+    let longest = |name: &str| -> u64 {
+        match name {
+            "MAX_CONCURRENCY" => 4,
+            "COPY_STATE" => "s3://".len() as u64 + 63 + "/_s3pp/copy-state/".len() as u64,
+            "S3_HEAD_REPORTS_TAG_COUNT" | "S3_HEAD_REPORTS_OBJECT_LOCK" => 5,
+            "POWERTOOLS_SERVICE_NAME" => 128,
+            "S3_OPTIONAL_ACTIONS" => "acl,restore,".len() as u64,
+            other => panic!("{other}: how long can it be? add it here"),
+        }
+    };
     let rest: u64 = variables
         .iter()
-        .filter(|(k, _)| k.as_str() != Some("POLICY"))
-        .map(|(k, _)| k.as_str().unwrap_or_default().len() as u64 + 96)
+        .filter_map(|(k, _)| k.as_str())
+        .filter(|k| *k != "POLICY")
+        .map(|k| k.len() as u64 + longest(k))
         .sum::<u64>()
         + "POLICY".len() as u64;
     assert!(
@@ -969,138 +1001,6 @@ print(json.dumps({section: values.get("parameters", {}) for section, values in c
     }
 }
 
-/// Evaluates the few intrinsics the default policy uses (`!If`, `!Sub`, `!Ref`) for a set of
-/// parameters; `Has*` conditions are "the parameter is not empty", as the template defines them.
-fn evaluate(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -> String {
-    let given = |parameter: &str| {
-        !parameters
-            .get(parameter)
-            .copied()
-            .unwrap_or_default()
-            .is_empty()
-    };
-    let condition = |name: &str| -> bool {
-        match name {
-            "HasPolicyDocument" => given("PolicyDocument"),
-            "HasKmsKey" => given("KmsKeyArn"),
-            "HasRemoteBackup" => given("RemoteBackupBucketName"),
-            "HasRemoteBackupRegion" => {
-                given("RemoteBackupBucketName") && given("RemoteBackupBucketRegion")
-            }
-            "HasRemoteBackupOwner" => {
-                given("RemoteBackupBucketName") && given("RemoteBackupBucketOwner")
-            }
-            "HasRemoteBackupKmsKey" => {
-                given("RemoteBackupBucketName") && given("RemoteBackupKmsKeyArn")
-            }
-            "HasSourceBucketName" => given("SourceBucketName"),
-            "HasExtraSourceBuckets" => given("ExtraSourceBucketNames"),
-            other => panic!("condition {other} not modelled"),
-        }
-    };
-    let pseudo = |name: &str| -> Option<&'static str> {
-        match name {
-            "AWS::AccountId" => Some("123456789012"),
-            "AWS::Region" => Some("us-east-1"),
-            "AWS::StackId" => Some(
-                "arn:aws:cloudformation:us-east-1:123456789012:stack/s3pp/0a1b2c3d-1111-2222-3333-444455556666",
-            ),
-            _ => None,
-        }
-    };
-    let substitute = |text: &str, locals: &std::collections::HashMap<String, String>| {
-        let mut out = text.to_owned();
-        for (name, value) in locals {
-            out = out.replace(&format!("${{{name}}}"), value);
-        }
-        for (name, value) in parameters {
-            out = out.replace(&format!("${{{name}}}"), value);
-        }
-        for name in ["AWS::AccountId", "AWS::Region"] {
-            out = out.replace(&format!("${{{name}}}"), pseudo(name).unwrap_or_default());
-        }
-        assert!(!out.contains("${"), "unresolved variable in {out}");
-        out
-    };
-    let list = |value: &Value| -> Vec<String> { evaluate_list(value, parameters) };
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            match tag.as_str() {
-                "!Ref" => {
-                    let name = tagged.value.as_str().expect("Ref name");
-                    match name {
-                        "BackupBucket" => "stack-backup-bucket".to_owned(),
-                        other if pseudo(other).is_some() => {
-                            pseudo(other).unwrap_or_default().to_owned()
-                        }
-                        other => parameters
-                            .get(other)
-                            .copied()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    }
-                }
-                "!If" => {
-                    let args = tagged.value.as_sequence().expect("If args");
-                    let name = args[0].as_str().expect("condition name");
-                    evaluate(
-                        if condition(name) { &args[1] } else { &args[2] },
-                        parameters,
-                    )
-                }
-                "!Sub" => match &tagged.value {
-                    Value::String(text) => substitute(text, &Default::default()),
-                    Value::Sequence(args) => {
-                        let text = args[0].as_str().expect("Sub text");
-                        let locals = args[1]
-                            .as_mapping()
-                            .expect("Sub variables")
-                            .iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.as_str().expect("name").to_owned(),
-                                    evaluate(v, parameters),
-                                )
-                            })
-                            .collect();
-                        substitute(text, &locals)
-                    }
-                    other => panic!("Sub of {other:?}"),
-                },
-                "!Select" => {
-                    let args = tagged.value.as_sequence().expect("Select args");
-                    let index = args[0].as_u64().expect("Select index") as usize;
-                    list(&args[1])[index].clone()
-                }
-                "!Join" => {
-                    let args = tagged.value.as_sequence().expect("Join args");
-                    list(&args[1]).join(args[0].as_str().expect("Join delimiter"))
-                }
-                other => panic!("intrinsic {other} not modelled"),
-            }
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
-/// A list-valued intrinsic (`!Split`) or a plain sequence, evaluated element by element.
-fn evaluate_list(value: &Value, parameters: &std::collections::HashMap<&str, &str>) -> Vec<String> {
-    match value {
-        Value::Sequence(items) => items.iter().map(|v| evaluate(v, parameters)).collect(),
-        Value::Tagged(tagged) if tagged.tag == "!Split" => {
-            let args = tagged.value.as_sequence().expect("Split args");
-            let delimiter = args[0].as_str().expect("Split delimiter");
-            evaluate(&args[1], parameters)
-                .split(delimiter)
-                .map(str::to_owned)
-                .collect()
-        }
-        other => panic!("not a list: {other:?}"),
-    }
-}
-
 /// The default one-rule policy the template assembles from its parameters is a valid policy
 /// document for every combination, with the remote backup's bucket, region, owner and key.
 #[test]
@@ -1120,7 +1020,7 @@ fn the_default_policy_is_valid_for_every_parameter_combination() {
             for (region, owner, remote_key) in
                 [("", "", ""), ("eu-west-1", "444455556666", remote_kms)]
             {
-                let parameters = std::collections::HashMap::from([
+                let stack = Stack::with(&[
                     ("SourceBucketName", source_name),
                     ("ExtraSourceBucketNames", extras),
                     ("PolicyDocument", ""),
@@ -1131,8 +1031,12 @@ fn the_default_policy_is_valid_for_every_parameter_combination() {
                     ("RemoteBackupBucketRegion", region),
                     ("RemoteBackupBucketOwner", owner),
                     ("RemoteBackupKmsKeyArn", remote_key),
-                ]);
-                let text = evaluate(policy, &parameters);
+                ])
+                .named("BackupBucket", "stack-backup-bucket");
+                let text = stack
+                    .resolve(policy)
+                    .and_then(|p| p.as_str().map(str::to_owned))
+                    .expect("POLICY is a string");
                 let parsed = s3_policy_processor::policy::document::parse_policy(&text)
                     .unwrap_or_else(|e| panic!("{text}: {e}"));
                 let backup = parsed.rules[0].backup.as_ref().expect("a backup");

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cfn;
 pub mod fault_proxy;
 pub mod localstack;
 pub mod race_proxy;
