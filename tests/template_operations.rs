@@ -19,6 +19,13 @@ const EXTRA_KEY: &str =
 const REMOTE_KEY: &str =
     "arn:aws:kms:eu-west-1:444455556666:key/0000aaaa-12ab-34cd-56ef-1234567890ab";
 
+/// Parameters, the topic the alarms should notify, and whether the email is subscribed.
+type AlarmCase = (
+    &'static [(&'static str, &'static str)],
+    Option<&'static str>,
+    bool,
+);
+
 fn stack(mode: &str, more: &[(&str, &str)]) -> Stack {
     let mut parameters = vec![("DeliveryMode", mode)];
     parameters.extend_from_slice(more);
@@ -42,7 +49,7 @@ fn alarms(stack: &Stack) -> Vec<(String, Value)> {
 #[test]
 fn every_alarm_reaches_the_email_or_topic_when_it_fires_and_when_it_clears() {
     for mode in ["direct", "queue"] {
-        let cases: [(&[(&str, &str)], Option<&str>, bool); 4] = [
+        let cases: [AlarmCase; 4] = [
             (&[], None, false),
             (&[("AlarmEmail", EMAIL)], Some("AlarmTopic"), true),
             (&[("AlarmTopicArn", TOPIC)], Some(TOPIC), false),
