@@ -1,6 +1,7 @@
 //! The per-record deadline: no record may hold an invocation past its Lambda deadline. A
-//! multipart copy pauses on its own (`CopySettings::deadline_margin` before the deadline,
-//! leaving its recorded upload for the retry); anything else still running at the cut-off — a
+//! multipart copy pauses on its own: it starts no part `CopySettings::deadline_margin` before
+//! the deadline, stops waiting for the parts in flight at [`part_cutoff`], and releases its
+//! recorded upload for the retry. Anything else still running at the later [`cutoff`] — a
 //! single CopyObject of a few GiB, a throttled retry loop — is stopped there and reported as a
 //! transient `DeadlineNear` failure, so an SQS batch answers with that record in
 //! `batchItemFailures` (and a Batch Operations task as `TemporaryFailure`) instead of the whole
@@ -20,14 +21,26 @@ use crate::reconcile::{ObjectReport, Outcome};
 /// multipart copy reports.
 pub const DEADLINE_CODE: &str = "DeadlineNear";
 
-/// The longest the cut-off comes before the deadline: time to answer and print the metrics.
+/// The longest the part cut-off comes before the deadline: time to release a paused copy's
+/// record, answer and print the metrics.
 const MAX_RESPONSE_MARGIN: Duration = Duration::from_secs(1);
 
-/// When records stop: a tenth of the copy margin before the deadline (at most
-/// [`MAX_RESPONSE_MARGIN`]), so multipart copies have paused cleanly by then. `None` without a
-/// deadline (the command line).
+/// A tenth of the copy margin, at most [`MAX_RESPONSE_MARGIN`].
+fn response_margin(copy_margin: Duration) -> Duration {
+    (copy_margin / 10).min(MAX_RESPONSE_MARGIN)
+}
+
+/// When a multipart copy stops waiting for the parts in flight and pauses (releasing its
+/// record for the retry): the response margin before the deadline.
+pub fn part_cutoff(deadline: Option<Instant>, copy_margin: Duration) -> Option<Instant> {
+    let margin = response_margin(copy_margin);
+    deadline.map(|d| d.checked_sub(margin).unwrap_or(d))
+}
+
+/// When records stop: half the response margin before the deadline, after multipart copies
+/// have paused cleanly at [`part_cutoff`]. `None` without a deadline (the command line).
 pub fn cutoff(deadline: Option<Instant>, copy_margin: Duration) -> Option<Instant> {
-    let margin = (copy_margin / 10).min(MAX_RESPONSE_MARGIN);
+    let margin = response_margin(copy_margin) / 2;
     deadline.map(|d| d.checked_sub(margin).unwrap_or(d))
 }
 
@@ -71,11 +84,25 @@ mod tests {
     #[test]
     fn the_cutoff_leaves_the_copies_their_margin() {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let lambda = cutoff(Some(deadline), Duration::from_secs(20));
-        assert_eq!(lambda, Some(deadline - Duration::from_secs(1)));
-        let short = cutoff(Some(deadline), Duration::from_secs(1));
-        assert_eq!(short, Some(deadline - Duration::from_millis(100)));
-        assert_eq!(cutoff(None, Duration::from_secs(20)), None);
+        let lambda = Duration::from_secs(20);
+        assert_eq!(
+            part_cutoff(Some(deadline), lambda),
+            Some(deadline - Duration::from_secs(1))
+        );
+        assert_eq!(
+            cutoff(Some(deadline), lambda),
+            Some(deadline - Duration::from_millis(500))
+        );
+        let short = Duration::from_secs(1);
+        assert_eq!(
+            part_cutoff(Some(deadline), short),
+            Some(deadline - Duration::from_millis(100))
+        );
+        assert_eq!(
+            cutoff(Some(deadline), short),
+            Some(deadline - Duration::from_millis(50))
+        );
+        assert_eq!(cutoff(None, lambda), None);
     }
 
     #[tokio::test]

@@ -436,6 +436,7 @@ async fn copy_missing<S: ObjectStore>(
         .collect();
     let failed = AtomicBool::new(false);
     let failed = &failed;
+    let stop_waiting = crate::record_deadline::part_cutoff(deadline, settings.deadline_margin);
     let results: Vec<Result<CompletedPart, Stop>> = stream::iter(missing)
         .map(|(part_number, first_byte, last_byte)| async move {
             if failed.load(Ordering::Relaxed) {
@@ -456,7 +457,16 @@ async fn copy_missing<S: ObjectStore>(
                 first_byte,
                 last_byte,
             };
-            store.upload_part_copy(&part).await.map_err(|err| {
+            // A part still in flight at the part cut-off is left (the retry lists the parts
+            // the upload has), so the copy pauses and releases its record in time.
+            let copied = store.upload_part_copy(&part);
+            let result = match stop_waiting {
+                Some(at) => tokio::time::timeout_at(at.into(), copied)
+                    .await
+                    .map_err(|_| Stop::DeadlineNear)?,
+                None => copied.await,
+            };
+            result.map_err(|err| {
                 failed.store(true, Ordering::Relaxed);
                 Stop::Failed(err)
             })
@@ -757,6 +767,54 @@ mod tests {
         assert!(records(&store).is_empty());
         let copied = memory(&store).object("backup-bucket", "big.bin").unwrap();
         assert_eq!(copied.body, body);
+    }
+
+    /// Parts still in flight at the part cut-off (a slow UploadPartCopy) are not waited for:
+    /// the copy pauses in time and releases its record, so the retry continues the upload at
+    /// once instead of finding it held (`CopyInProgress`) until the lease runs out.
+    #[tokio::test]
+    async fn parts_in_flight_at_the_cutoff_are_left_and_the_record_released() {
+        struct SlowParts;
+        impl crate::store::intercept::CallHook for SlowParts {
+            fn before(&self, _: Operation) -> Result<(), crate::store::StoreError> {
+                Ok(())
+            }
+            fn latency(&self, operation: Operation) -> Option<Duration> {
+                (operation == Operation::UploadPartCopy).then_some(Duration::from_secs(600))
+            }
+        }
+        let (store, head, body) = setup().await;
+        let slow = crate::store::intercept::Intercepted::with_hook(store, SlowParts);
+        let request = backup_request(&head);
+        let settings = CopySettings {
+            deadline_margin: Duration::from_secs(1),
+            ..small_parts()
+        };
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(1500);
+        let err = copy(&slow, &head, &request, &settings, Some(deadline))
+            .await
+            .unwrap_err();
+        assert!(Instant::now() < deadline, "paused before the deadline");
+        assert!(
+            matches!(
+                err,
+                CopyError::DeadlineNear {
+                    resumable: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let store = slow.inner();
+        assert_eq!(records(store).len(), 1, "recorded");
+        copy(store, &head, &request, &settings, None)
+            .await
+            .expect("the retry takes the released copy over at once");
+        assert_eq!(store.counts().multipart_starts, 1, "the same upload");
+        let copied = memory(store).object("backup-bucket", "big.bin").unwrap();
+        assert_eq!(copied.body, body);
+        assert!(records(store).is_empty());
     }
 
     /// Without a state location a copy cannot be resumed: at the deadline it aborts the upload
