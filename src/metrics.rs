@@ -23,6 +23,10 @@ use crate::store::intercept::{CallHook, Intercepted, Operation};
 
 /// Namespace when `POWERTOOLS_METRICS_NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "S3PolicyProcessor";
+/// Objects left out of line that no retry will bring in (plus a rejected payload): what the
+/// template's object alarm watches. Transient failures are retried, and end in the failure or
+/// dead-letter queue (alarmed there) if they never succeed.
+pub const PERMANENT_FAILURES: &str = "FailuresPermanent";
 /// `service` dimension when `POWERTOOLS_SERVICE_NAME` is not set.
 pub const DEFAULT_SERVICE: &str = "s3-policy-processor";
 
@@ -175,6 +179,9 @@ pub struct InvocationMetrics {
     pub requests: BTreeMap<&'static str, u64>,
     /// Failed objects per error code.
     pub failures: BTreeMap<String, u64>,
+    /// Failed objects a retry will not help (not transient: access, missing buckets, invalid
+    /// records, requirements that cannot be met).
+    pub permanent_failures: u64,
     /// The invocation's error type when the payload itself was rejected.
     pub invocation_error: Option<&'static str>,
 }
@@ -195,6 +202,7 @@ impl InvocationMetrics {
             if object.outcome == Outcome::Failed {
                 let code = object.error_code.as_deref().unwrap_or("Unknown").to_owned();
                 *metrics.failures.entry(code).or_default() += 1;
+                metrics.permanent_failures += u64::from(!object.transient);
             }
         }
         metrics
@@ -236,6 +244,11 @@ impl InvocationMetrics {
         for (code, n) in &self.failures {
             values.push((format!("Failures_{code}"), "Count", *n));
         }
+        values.push((
+            PERMANENT_FAILURES.into(),
+            "Count",
+            self.permanent_failures + u64::from(self.invocation_error.is_some()),
+        ));
         if let Some(error_type) = self.invocation_error {
             values.push((format!("Failures_{error_type}"), "Count", 1));
         }
@@ -318,10 +331,13 @@ mod tests {
         let mut failed = ObjectReport::new(&ObjectLocation::current("b", "x"), Outcome::Failed);
         failed.error_code = Some("AccessDenied".into());
         let compliant = ObjectReport::new(&ObjectLocation::current("b", "y"), Outcome::Compliant);
+        let mut paused = ObjectReport::new(&ObjectLocation::current("b", "z"), Outcome::Failed);
+        paused.error_code = Some("DeadlineNear".into());
+        paused.transient = true;
         InvocationReport {
             dry_run: false,
             summary: BTreeMap::new(),
-            objects: vec![applied, failed, compliant],
+            objects: vec![applied, failed, compliant, paused],
             kind: EnvelopeKind::S3,
             units: Vec::new(),
         }
@@ -334,6 +350,15 @@ mod tests {
         assert_eq!(metrics.actions["backup"], 1);
         assert_eq!(metrics.bytes_copied, 100, "the backup copies; tags do not");
         assert_eq!(metrics.failures["AccessDenied"], 1);
+        assert_eq!(metrics.failures["DeadlineNear"], 1);
+        assert_eq!(
+            metrics.permanent_failures, 1,
+            "a paused copy is retried, not a permanent failure"
+        );
+        let config = MetricsConfig::from_lookup(|_| None).unwrap();
+        let line = metrics.emf(&config, 0, &[]);
+        assert_eq!(line["Failures"], 2);
+        assert_eq!(line[PERMANENT_FAILURES], 1);
     }
 
     #[test]

@@ -838,11 +838,13 @@ fn names_never_derive_from_the_stack_name() {
     let template = template();
     for (name, resource) in template["Resources"].as_mapping().expect("Resources") {
         let props = &resource["Properties"];
-        // A permission's or mapping's FunctionName names the function it is for, not itself.
+        // A permission's or mapping's FunctionName names the function it is for, not itself;
+        // a metric filter's LogGroupName the log group it reads.
         let refers = matches!(
             resource["Type"].as_str(),
             Some("AWS::Lambda::Permission" | "AWS::Lambda::EventSourceMapping")
         );
+        let reads_logs = resource["Type"].as_str() == Some("AWS::Logs::MetricFilter");
         for field in [
             "FunctionName",
             "QueueName",
@@ -852,7 +854,7 @@ fn names_never_derive_from_the_stack_name() {
             "DashboardName",
             "TopicName",
         ] {
-            if refers && field == "FunctionName" {
+            if (refers && field == "FunctionName") || (reads_logs && field == "LogGroupName") {
                 continue;
             }
             assert!(props[field].is_null(), "{name:?} sets {field}");

@@ -108,9 +108,10 @@ fn every_alarm_reaches_the_email_or_topic_when_it_fires_and_when_it_clears() {
     );
 }
 
-/// What each alarm watches, in each delivery mode: objects the function reported as not in
-/// line (its own metric, every mode and Batch Operations, without the DeadlineNear pauses of
-/// resumable copies), failed events waiting (and ageing toward expiry) in the failure queue or
+/// What each alarm watches, in each delivery mode: objects the function reported as out of
+/// line for good (its own metric, every mode and Batch Operations; transient failures such as
+/// a resumable copy's pause are retried), invocations cut short (timeouts, crashes, failed
+/// inits: Lambda's report lines), failed events waiting (and ageing toward expiry) in the failure queue or
 /// the dead-letter queue, events Lambda could not deliver to the failure queue, sustained
 /// throttling, and a backlog in the event queue. Lambda's `Errors`, which counts designed
 /// pauses and sees no per-item failure, is not alarmed on.
@@ -136,10 +137,7 @@ fn every_way_an_object_is_left_out_of_line_has_an_alarm_in_both_modes() {
         metrics
     };
     let namespace = s3_policy_processor::metrics::DEFAULT_NAMESPACE;
-    let paused = format!(
-        "Failures_{}",
-        s3_policy_processor::record_deadline::DEADLINE_CODE
-    );
+    let permanent = s3_policy_processor::metrics::PERMANENT_FAILURES;
     for (mode, expected) in [
         (
             "direct",
@@ -147,6 +145,7 @@ fn every_way_an_object_is_left_out_of_line_has_an_alarm_in_both_modes() {
                 "DestinationDeliveryFailureAlarm",
                 "FailureQueueAgeAlarm",
                 "FailureQueueAlarm",
+                "InvocationsCutShortAlarm",
                 "ObjectFailureAlarm",
                 "ThrottleAlarm",
             ],
@@ -159,6 +158,7 @@ fn every_way_an_object_is_left_out_of_line_has_an_alarm_in_both_modes() {
                 "EventQueueAgeAlarm",
                 "FailureQueueAgeAlarm",
                 "FailureQueueAlarm",
+                "InvocationsCutShortAlarm",
                 "ObjectFailureAlarm",
                 "ThrottleAlarm",
             ],
@@ -181,29 +181,42 @@ fn every_way_an_object_is_left_out_of_line_has_an_alarm_in_both_modes() {
             .find(|(n, _)| n == "ObjectFailureAlarm")
             .expect("object alarm")
             .1;
-        assert_eq!(
-            watched(objects),
-            vec![
-                format!("{namespace}/Failures"),
-                format!("{namespace}/{paused}")
-            ]
-        );
-        let queries = objects["Metrics"].as_array().expect("metric math");
-        let returned: Vec<&Value> = queries.iter().filter(|q| q["ReturnData"] == true).collect();
-        assert_eq!(returned.len(), 1);
-        assert_eq!(
-            returned[0]["Expression"],
-            "FILL(failures, 0) - FILL(paused, 0)"
-        );
+        assert_eq!(watched(objects), vec![format!("{namespace}/{permanent}")]);
         // The alarm's `service` dimension is the one the function's metrics carry.
         let function = stack.properties("Function").expect("function");
         let service = &function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"];
-        for query in queries.iter().filter(|q| q.get("MetricStat").is_some()) {
-            assert_eq!(
-                query["MetricStat"]["Metric"]["Dimensions"],
-                json!([{"Name": "service", "Value": service}])
-            );
+        assert_eq!(
+            objects["Dimensions"],
+            json!([{"Name": "service", "Value": service}])
+        );
+        // Invocations cut short (no metrics line) are counted from Lambda's own report lines.
+        let filter = stack
+            .properties("InvocationsCutShortFilter")
+            .expect("metric filter");
+        assert_eq!(filter["LogGroupName"], "FunctionLogGroup");
+        let pattern = filter["FilterPattern"].as_str().expect("pattern");
+        for needed in [
+            r#"$.type = "platform.report""#,
+            r#"$.record.status = "timeout""#,
+            r#"$.record.errorType = "Runtime.*""#,
+            r#"$.type = "platform.initReport""#,
+        ] {
+            assert!(pattern.contains(needed), "{pattern} lacks {needed}");
         }
+        assert!(
+            !pattern.contains("RecordsFailed"),
+            "the function's own answers are not counted"
+        );
+        let transform = &filter["MetricTransformations"][0];
+        let cut_short = alarms
+            .iter()
+            .find(|(n, _)| n == "InvocationsCutShortAlarm")
+            .map(|(_, a)| a)
+            .expect("cut-short alarm");
+        assert_eq!(
+            (&cut_short["Namespace"], &cut_short["MetricName"]),
+            (&transform["MetricNamespace"], &transform["MetricName"])
+        );
         let by_name = |wanted: &str| {
             alarms
                 .iter()

@@ -141,6 +141,26 @@ impl Stack {
         }
     }
 
+    /// A scalar as CloudFormation compares it: its text.
+    fn scalar(&self, value: &Value) -> Option<String> {
+        match self.resolve(value) {
+            Some(Json::String(s)) => Some(s),
+            Some(Json::Number(n)) => Some(n.to_string()),
+            Some(Json::Bool(b)) => Some(b.to_string()),
+            other => panic!("not a scalar: {other:?} from {value:?}"),
+        }
+    }
+
+    /// A resource another resolves a reference to must be in this stack (CloudFormation
+    /// refuses a reference to one whose condition is false outside the other branch of an
+    /// `!If`, and only the branch taken is resolved here).
+    fn referenced(&self, resource: &str) {
+        assert!(
+            self.has(resource),
+            "a reference to {resource}, which this stack does not create"
+        );
+    }
+
     fn list(&self, value: &Value) -> Vec<Json> {
         match self.resolve(value) {
             Some(Json::Array(items)) => items,
@@ -166,6 +186,7 @@ impl Stack {
             !self.template["Resources"][name].is_null(),
             "Ref of unknown {name}"
         );
+        self.referenced(name);
         Some(self.physical.get(name).cloned().unwrap_or(name.to_owned()))
     }
 
@@ -177,13 +198,22 @@ impl Stack {
             let after = &rest[start + 2..];
             let end = after.find('}').expect("closing brace in !Sub");
             let name = &after[..end];
-            let value = locals.get(name).cloned().unwrap_or_else(|| {
-                if name.contains('.') && !name.starts_with("AWS::") {
-                    name.to_owned()
-                } else {
-                    self.reference(name).unwrap_or_default()
-                }
-            });
+            if let Some(literal) = name.strip_prefix('!') {
+                // `${!Literal}` is the text `${Literal}`.
+                out.push_str(&format!("${{{literal}}}"));
+                rest = &after[end + 1..];
+                continue;
+            }
+            let value = locals
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| match name.split_once('.') {
+                    Some((resource, _)) if !name.starts_with("AWS::") => {
+                        self.referenced(resource);
+                        name.to_owned()
+                    }
+                    _ => self.reference(name).unwrap_or_default(),
+                });
             out.push_str(&value);
             rest = &after[end + 1..];
         }
@@ -197,16 +227,20 @@ impl Stack {
             "!Ref" => self
                 .reference(value.as_str().expect("Ref name"))
                 .map(Json::String),
-            "!GetAtt" => match value {
-                Value::String(s) => string(s.clone()),
-                other => string(
-                    self.args(other)
+            "!GetAtt" => {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    other => self
+                        .args(other)
                         .iter()
                         .filter_map(Value::as_str)
                         .collect::<Vec<_>>()
                         .join("."),
-                ),
-            },
+                };
+                let resource = text.split('.').next().unwrap_or_default();
+                self.referenced(resource);
+                string(text)
+            }
             "!If" => {
                 let args = self.args(value);
                 let name = args[0].as_str().expect("condition name");
@@ -269,7 +303,9 @@ impl Stack {
         };
         let args = self.args(&tagged.value);
         match tagged.tag.to_string().as_str() {
-            "!Equals" => self.resolve(&args[0]) == self.resolve(&args[1]),
+            // CloudFormation compares the values as strings (`!Ref` of a Number parameter
+            // equals `0`).
+            "!Equals" => self.scalar(&args[0]) == self.scalar(&args[1]),
             "!Not" => !self.truth(&args[0]),
             "!And" => args.iter().all(|a| self.truth(a)),
             "!Or" => args.iter().any(|a| self.truth(a)),
