@@ -169,7 +169,10 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
         );
     }
 
-    // --apply: every object brought in line, with a backup.
+    // --apply: every object brought in line, with a backup, and journalled.
+    let journal =
+        std::env::temp_dir().join(format!("s3pp-cli-journal-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&journal);
     let apply = s3pp(
         &server.endpoint,
         &[
@@ -182,13 +185,34 @@ async fn dry_run_writes_nothing_apply_fixes_everything_and_a_rescan_finds_it_com
             "3",
             "--format",
             "json",
+            "--journal",
+            journal.to_str().unwrap_or_default(),
         ],
         &[],
     );
     assert!(apply.status.success(), "{}", stderr(&apply));
     let report = json(&apply);
     assert_eq!(report["dry_run"], false);
+    assert_eq!(report["interrupted"], false);
     assert_eq!(report["summary"]["applied"], KEYS.len(), "{report}");
+    let lines: Vec<Value> = std::fs::read_to_string(&journal)
+        .expect("journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let mut journalled: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["outcome"] == "applied" && l["dry_run"] == false)
+        .map(|l| l["key"].as_str().unwrap_or_default())
+        .collect();
+    journalled.sort_unstable();
+    assert_eq!(journalled, expected, "one journal line per object changed");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["actions"].as_array().is_some_and(|a| !a.is_empty()))
+    );
+    let _ = std::fs::remove_file(&journal);
     for key in KEYS {
         assert_source_in_line(&s3, key).await;
         // The rule covers any bucket: backups go under the source bucket's name.

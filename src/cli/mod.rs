@@ -7,6 +7,8 @@
 //! reconcile), [`manifest`], [`replay`] (failed events back to the function), [`output`]
 //! (tables, CSV, JSON).
 
+pub mod interrupt;
+pub mod journal;
 pub mod manifest;
 pub mod output;
 pub mod replay;
@@ -64,9 +66,13 @@ pub enum Command {
         /// Objects reconciled at once (default `MAX_CONCURRENCY`, else 16).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
         concurrency: Option<u16>,
-        /// Output format: `json` is the function's report (`summary`, `objects`).
+        /// Output format: `json` is the function's report (`dry_run`, `objects`, `summary`).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Append one JSON line per object changed (or, in a dry run, to change) or failed to
+        /// this file, flushed as each object is done.
+        #[arg(long, value_name = "FILE")]
+        journal: Option<PathBuf>,
     },
     /// Write an S3 Batch Operations CSV manifest (`bucket,key`, keys URL-encoded) of every
     /// object under a prefix, for backfills too large for `scan --apply`.
@@ -185,6 +191,15 @@ pub enum CliError {
         /// The SQS error.
         message: String,
     },
+    /// The journal cannot be written.
+    #[error("cannot write the journal {path:?}: {source}")]
+    Journal {
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A usage problem clap cannot see.
     #[error("{0}")]
     Usage(String),
@@ -277,6 +292,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             apply,
             concurrency,
             format,
+            journal,
         } => {
             let mut config = load_config(&policy)?;
             let store = crate::setup::connect(&mut config).await?;
@@ -292,19 +308,32 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                 facts: Default::default(),
             };
             let concurrency = concurrency.map_or(config.max_concurrency, usize::from);
+            let mut journal = journal
+                .map(|path| journal::Journal::open(&path, dry_run))
+                .transpose()?;
+            let mut output = output::ScanOutput::start(&mut out, format, dry_run)?;
             let progress = scan::progress_bar();
-            let report = scan::scan(
+            let totals = scan::scan(
                 &store,
                 &config.policy,
                 &target,
                 &options,
                 concurrency,
                 &progress,
+                interrupt::first_interrupt(),
+                |report| {
+                    if let Some(journal) = journal.as_mut() {
+                        journal.record(&report)?;
+                    }
+                    output.object(&report).map_err(CliError::from)
+                },
             )
             .await?;
             progress.finish_and_clear();
-            output::write_scan(&mut out, &report, format)?;
-            Ok(if report.failures().next().is_some() {
+            output.finish(&totals)?;
+            Ok(if totals.interrupted {
+                ExitCode::from(interrupt::INTERRUPTED)
+            } else if totals.failed() > 0 {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
@@ -348,7 +377,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             }
             let clients = replay::Clients::from_env().await;
             let max = usize::try_from(max).unwrap_or(usize::MAX);
-            let results = replay::replay(&clients, &from, &target, apply, max).await?;
+            let stop = interrupt::first_interrupt();
+            let results = replay::replay(&clients, &from, &target, apply, max, stop).await?;
             match format {
                 Format::Json => {
                     serde_json::to_writer_pretty(&mut out, &results)

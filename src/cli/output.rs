@@ -7,7 +7,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 use super::Format;
-use crate::handler::InvocationReport;
+use super::scan::ScanTotals;
 use crate::plan::Action;
 use crate::reconcile::{ObjectReport, Outcome};
 
@@ -61,55 +61,123 @@ fn describe(action: &Action) -> String {
     }
 }
 
-/// Prints a scan's report in `format`.
-pub fn write_scan(
-    out: &mut impl Write,
-    report: &InvocationReport,
+/// The most objects a scan's table lists; the rest are counted (`--format csv` lists all).
+pub const TABLE_ROWS: usize = 1000;
+
+/// A scan's output, written as the reports come, so memory stays flat: JSON (the function's
+/// report shape: `dry_run`, `objects` in completion order, then `summary`), one CSV row per
+/// object, or a table of the objects that need (or got) something — at most [`TABLE_ROWS`] —
+/// and a summary.
+pub struct ScanOutput<W: Write> {
+    out: W,
     format: Format,
-) -> io::Result<()> {
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
-            writeln!(out)
+    dry_run: bool,
+    written: usize,
+    rows: Vec<[String; 4]>,
+    more_rows: usize,
+}
+
+impl<W: Write> ScanOutput<W> {
+    /// Starts the output (JSON's opening, CSV's header).
+    pub fn start(mut out: W, format: Format, dry_run: bool) -> io::Result<Self> {
+        match format {
+            Format::Json => write!(out, "{{\"dry_run\":{dry_run},\"objects\":[")?,
+            Format::Csv => write_csv_header(&mut out)?,
+            Format::Table => {}
         }
-        Format::Csv => write_csv(out, &report.objects),
-        Format::Table => {
-            let mut objects = table(&["key", "rule", "outcome", "actions / notes"]);
-            let mut shown = 0;
-            for object in &report.objects {
-                if matches!(object.outcome, Outcome::Compliant | Outcome::NoRule)
-                    && object.notes.is_empty()
-                {
-                    continue;
+        Ok(Self {
+            out,
+            format,
+            dry_run,
+            written: 0,
+            rows: Vec::new(),
+            more_rows: 0,
+        })
+    }
+
+    /// One object's report.
+    pub fn object(&mut self, report: &ObjectReport) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                let separator = if self.written == 0 { "\n" } else { ",\n" };
+                write!(self.out, "{separator}")?;
+                serde_json::to_writer(&mut self.out, report)?;
+            }
+            Format::Csv => write_csv_row(&mut self.out, report)?,
+            Format::Table => {
+                let notable = !matches!(report.outcome, Outcome::Compliant | Outcome::NoRule)
+                    || !report.notes.is_empty();
+                if notable && self.rows.len() < TABLE_ROWS {
+                    self.rows.push([
+                        report.key.clone(),
+                        report.rule.clone().unwrap_or_else(|| "-".into()),
+                        outcome_name(report.outcome).to_owned(),
+                        what(report),
+                    ]);
+                } else if notable {
+                    self.more_rows += 1;
                 }
-                shown += 1;
-                objects.add_row(vec![
-                    Cell::new(&object.key),
-                    Cell::new(object.rule.as_deref().unwrap_or("-")),
-                    Cell::new(outcome_name(object.outcome)),
-                    Cell::new(what(object)),
-                ]);
             }
-            if shown > 0 {
-                writeln!(out, "{objects}")?;
-            }
-            let mut summary = table(&["outcome", "objects"]);
-            for (outcome, count) in &report.summary {
-                summary.add_row(vec![
-                    Cell::new(outcome_name(*outcome)),
-                    Cell::new(count).set_alignment(CellAlignment::Right),
-                ]);
-            }
-            summary.add_row(vec![
-                Cell::new("total"),
-                Cell::new(report.objects.len()).set_alignment(CellAlignment::Right),
-            ]);
-            writeln!(out, "{summary}")?;
-            if report.dry_run {
-                writeln!(out, "dry run: nothing was written (add --apply to apply)")?;
-            }
-            Ok(())
         }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Ends the output with the totals (and, for a table, the rows kept).
+    pub fn finish(mut self, totals: &ScanTotals) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                let summary = serde_json::to_string(&totals.summary)?;
+                writeln!(
+                    self.out,
+                    "\n],\"summary\":{summary},\"interrupted\":{}}}",
+                    totals.interrupted
+                )?;
+            }
+            Format::Csv => {}
+            Format::Table => {
+                self.rows.sort();
+                if !self.rows.is_empty() {
+                    let mut objects = table(&["key", "rule", "outcome", "actions / notes"]);
+                    for row in &self.rows {
+                        objects.add_row(row.iter().map(Cell::new).collect::<Vec<_>>());
+                    }
+                    writeln!(self.out, "{objects}")?;
+                }
+                if self.more_rows > 0 {
+                    writeln!(
+                        self.out,
+                        "… and {} more objects that need something (--format csv lists every object)",
+                        self.more_rows
+                    )?;
+                }
+                let mut summary = table(&["outcome", "objects"]);
+                for (outcome, count) in &totals.summary {
+                    summary.add_row(vec![
+                        Cell::new(outcome_name(*outcome)),
+                        Cell::new(count).set_alignment(CellAlignment::Right),
+                    ]);
+                }
+                summary.add_row(vec![
+                    Cell::new("total"),
+                    Cell::new(totals.objects).set_alignment(CellAlignment::Right),
+                ]);
+                writeln!(self.out, "{summary}")?;
+                if self.dry_run {
+                    writeln!(
+                        self.out,
+                        "dry run: nothing was written (add --apply to apply)"
+                    )?;
+                }
+            }
+        }
+        if totals.interrupted {
+            eprintln!(
+                "interrupted: {} objects were reconciled (those in flight finished); the rest were not started",
+                totals.objects
+            );
+        }
+        self.out.flush()
     }
 }
 
@@ -120,7 +188,10 @@ pub fn write_plan(out: &mut impl Write, report: &ObjectReport, format: Format) -
             serde_json::to_writer_pretty(&mut *out, report)?;
             writeln!(out)
         }
-        Format::Csv => write_csv(out, std::slice::from_ref(report)),
+        Format::Csv => {
+            write_csv_header(out)?;
+            write_csv_row(out, report)
+        }
         Format::Table => {
             let mut table = table(&["field", "value"]);
             table.add_row(vec![
@@ -152,24 +223,25 @@ pub fn write_plan(out: &mut impl Write, report: &ObjectReport, format: Format) -
     }
 }
 
-/// One row per object: `bucket,key,rule,outcome,actions,error_code,error`.
-fn write_csv(out: &mut impl Write, objects: &[ObjectReport]) -> io::Result<()> {
-    writeln!(out, "bucket,key,rule,outcome,actions,error_code,error")?;
-    for object in objects {
-        let actions: Vec<&str> = object.actions.iter().map(Action::name).collect();
-        let fields = [
-            object.bucket.as_str(),
-            object.key.as_str(),
-            object.rule.as_deref().unwrap_or(""),
-            outcome_name(object.outcome),
-            &actions.join(" "),
-            object.error_code.as_deref().unwrap_or(""),
-            object.error.as_deref().unwrap_or(""),
-        ];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        writeln!(out, "{}", row.join(","))?;
-    }
-    Ok(())
+/// The CSV header: `bucket,key,rule,outcome,actions,error_code,error`.
+fn write_csv_header(out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "bucket,key,rule,outcome,actions,error_code,error")
+}
+
+/// One object as a CSV row.
+fn write_csv_row(out: &mut impl Write, object: &ObjectReport) -> io::Result<()> {
+    let actions: Vec<&str> = object.actions.iter().map(Action::name).collect();
+    let fields = [
+        object.bucket.as_str(),
+        object.key.as_str(),
+        object.rule.as_deref().unwrap_or(""),
+        outcome_name(object.outcome),
+        &actions.join(" "),
+        object.error_code.as_deref().unwrap_or(""),
+        object.error.as_deref().unwrap_or(""),
+    ];
+    let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    writeln!(out, "{}", row.join(","))
 }
 
 /// RFC 4180 quoting: fields with a comma, quote or line break are quoted, quotes doubled.

@@ -6,16 +6,19 @@
 //!
 //! Messages are received one at a time when invoking (an invocation may take up to 15
 //! minutes, so each message stays hidden for [`INVOKE_VISIBILITY_SECS`]) and ten at a time
-//! otherwise; every message it keeps is made visible again at the end, and a message seen
-//! twice ends the run (the queue has gone round).
+//! otherwise. With `--apply`, a message that stays (its event failed again) is kept hidden for
+//! the rest of the run; every message kept is made visible again at the end (or at Ctrl-C),
+//! and a receive that returns nothing new ends the run (the queue has gone round).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use comfy_table::Table;
+use futures::FutureExt;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -28,6 +31,9 @@ use super::CliError;
 pub const INVOKE_VISIBILITY_SECS: i32 = 960;
 /// How long a message stays hidden while it is sent on or shown.
 const MOVE_VISIBILITY_SECS: i32 = 120;
+/// How long a message that stays (it failed again) is kept hidden in an `--apply` run: just
+/// under SQS's 12-hour limit; the end of the run (or Ctrl-C) makes it visible again.
+const KEEP_HIDDEN_SECS: i32 = 43_000;
 
 /// Where replayed events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,23 +79,27 @@ impl Clients {
     }
 }
 
-/// Replays at most `max` messages of `from` to `target`; writes nothing unless `apply`.
+/// Replays at most `max` messages of `from` to `target`; writes nothing unless `apply`. When
+/// `stop` completes (Ctrl-C), no new message is read; kept messages are made visible again.
 pub async fn replay(
     clients: &Clients,
     from: &str,
     target: &Target,
     apply: bool,
     max: usize,
+    stop: impl Future<Output = ()>,
 ) -> Result<Vec<MessageResult>, CliError> {
     let (per_receive, visibility) = match target {
         Target::Function(_) if apply => (1, INVOKE_VISIBILITY_SECS),
         _ => (10, MOVE_VISIBILITY_SECS),
     };
+    let mut stop = std::pin::pin!(stop);
     let mut results = Vec::new();
-    let mut seen = HashSet::new();
-    let mut kept = Vec::new();
+    // Each message read and not deleted, by id, with its latest receipt handle.
+    let mut kept: HashMap<String, String> = HashMap::new();
+    let mut read = HashSet::new();
     let outcome = async {
-        while results.len() < max {
+        while results.len() < max && stop.as_mut().now_or_never().is_none() {
             let wanted = per_receive.min(max - results.len());
             let received = clients
                 .sqs
@@ -102,25 +112,35 @@ pub async fn replay(
                 .await
                 .map_err(|e| queue_error("receiving from", from, e))?;
             let messages = received.messages();
-            if messages.is_empty() {
-                break;
-            }
             let mut new = 0;
             for message in messages {
                 let id = message.message_id().unwrap_or_default().to_owned();
                 let receipt = message.receipt_handle().unwrap_or_default().to_owned();
-                if !seen.insert(id.clone()) {
-                    kept.push(receipt);
+                if !read.insert(id.clone()) {
+                    // Back after its visibility ran out: not replayed twice in one run.
+                    kept.insert(id, receipt);
                     continue;
                 }
                 new += 1;
-                let result =
-                    replay_one(clients, from, target, apply, id, &receipt, message.body()).await?;
+                let result = replay_one(
+                    clients,
+                    from,
+                    target,
+                    apply,
+                    id.clone(),
+                    &receipt,
+                    message.body(),
+                )
+                .await;
                 if !result.deleted {
-                    kept.push(receipt);
+                    if apply {
+                        hide_for_the_run(clients, from, &receipt).await;
+                    }
+                    kept.insert(id, receipt);
                 }
                 results.push(result);
             }
+            // Empty, or only messages this run has read: the queue has gone round.
             if new == 0 {
                 break;
             }
@@ -128,8 +148,25 @@ pub async fn replay(
         Ok::<(), CliError>(())
     }
     .await;
-    release(clients, from, &kept).await;
+    let receipts: Vec<String> = kept.into_values().collect();
+    release(clients, from, &receipts).await;
     outcome.map(|()| results)
+}
+
+/// Keeps a message that stays in the queue hidden until the run ends (which makes it visible
+/// again), so it is not read twice; best effort.
+async fn hide_for_the_run(clients: &Clients, from: &str, receipt: &str) {
+    let hidden = clients
+        .sqs
+        .change_message_visibility()
+        .queue_url(from)
+        .receipt_handle(receipt)
+        .visibility_timeout(KEEP_HIDDEN_SECS)
+        .send()
+        .await;
+    if let Err(err) = hidden {
+        tracing::debug!(error = %DisplayErrorContext(err), "could not keep a message hidden");
+    }
 }
 
 /// One message: read it, then (with `apply`) hand its event over and delete it.
@@ -141,7 +178,7 @@ async fn replay_one(
     message_id: String,
     receipt: &str,
     body: Option<&str>,
-) -> Result<MessageResult, CliError> {
+) -> MessageResult {
     let mut result = MessageResult {
         message_id,
         objects: Vec::new(),
@@ -153,7 +190,7 @@ async fn replay_one(
         Ok(replayable) => replayable,
         Err(err) => {
             result.result = err.to_string();
-            return Ok(result);
+            return result;
         }
     };
     result.objects = replayable.objects.clone();
@@ -163,24 +200,35 @@ async fn replay_one(
             Target::Function(name) => format!("would invoke {name}"),
             Target::Queue(url) => format!("would send to {url}"),
         };
-        return Ok(result);
+        return result;
     }
     match hand_over(clients, target, &replayable).await {
         Ok(done) => {
-            clients
+            let deleted = clients
                 .sqs
                 .delete_message()
                 .queue_url(from)
                 .receipt_handle(receipt)
                 .send()
-                .await
-                .map_err(|e| queue_error("deleting a replayed message from", from, e))?;
-            result.result = done;
-            result.deleted = true;
+                .await;
+            match deleted {
+                Ok(_) => {
+                    result.result = done;
+                    result.deleted = true;
+                }
+                // Replayed, but still in the queue: a later run replays it again, which the
+                // function's conditional writes make harmless.
+                Err(e) => {
+                    result.result = format!(
+                        "{done}; deleting the message failed ({}), so it stays and a later run replays it again",
+                        DisplayErrorContext(e)
+                    );
+                }
+            }
         }
         Err(why) => result.result = why,
     }
-    Ok(result)
+    result
 }
 
 /// Sends the event on; `Ok` says what happened, `Err` why the message stays.

@@ -1,18 +1,20 @@
 //! `s3pp scan`: list the objects under a prefix (page by page) and reconcile each with the
-//! function's own [`reconcile`], a bounded number at once, into the function's report shape.
+//! function's own [`reconcile`], a bounded number at once, handing each report on as it is
+//! made (to the output and the journal): memory stays flat whatever the bucket holds, and a
+//! stop (Ctrl-C) lets the objects in flight finish and starts no new one.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::stream::{self, TryStreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, S3Url};
-use crate::event::EnvelopeKind;
-use crate::handler::InvocationReport;
 use crate::object::{ObjectLocation, ObjectRef};
 use crate::policy::Policy;
-use crate::reconcile::{Options, reconcile};
+use crate::reconcile::{ObjectReport, Options, Outcome, reconcile};
 use crate::store::{ListedObject, ObjectStore, StoreError};
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise (logs, pipes, CI).
@@ -53,16 +55,51 @@ pub fn list<'a, S: ObjectStore>(
     .try_flatten()
 }
 
-/// Lists and reconciles every object under `target`; reports are sorted by key.
-pub async fn scan<S: ObjectStore>(
+/// What a scan counted; the reports themselves went to the caller one by one, as they were
+/// made, so memory does not grow with the number of objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanTotals {
+    /// Objects per outcome.
+    pub summary: BTreeMap<Outcome, usize>,
+    /// Objects reconciled.
+    pub objects: usize,
+    /// The scan was stopped before the listing ended (Ctrl-C): objects in flight finished, no
+    /// new one started.
+    pub interrupted: bool,
+}
+
+impl ScanTotals {
+    /// Objects that failed.
+    pub fn failed(&self) -> usize {
+        self.summary.get(&Outcome::Failed).copied().unwrap_or(0)
+    }
+}
+
+/// Lists and reconciles every object under `target`, `concurrency` at once, handing each
+/// report to `each` as it is made (in completion order). When `stop` completes, no new object
+/// starts; those in flight finish and are handed over.
+#[allow(clippy::too_many_arguments)]
+pub async fn scan<S, F>(
     store: &S,
     policy: &Policy,
     target: &S3Url,
     options: &Options,
     concurrency: usize,
     progress: &ProgressBar,
-) -> Result<InvocationReport, CliError> {
-    let mut objects = list(store, target, progress)
+    stop: F,
+    mut each: impl FnMut(ObjectReport) -> Result<(), CliError>,
+) -> Result<ScanTotals, CliError>
+where
+    S: ObjectStore,
+    F: Future<Output = ()>,
+{
+    let stopped = AtomicBool::new(false);
+    let stop = async {
+        stop.await;
+        stopped.store(true, Ordering::Relaxed);
+    };
+    let reports = list(store, target, progress)
+        .take_until(stop)
         .map_ok(move |listed| async move {
             let object = ObjectRef {
                 location: ObjectLocation::current(&target.bucket, &listed.key),
@@ -78,36 +115,46 @@ pub async fn scan<S: ObjectStore>(
             progress.inc(1);
             Ok::<_, StoreError>(report)
         })
-        .try_buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<_>>()
-        .await
-        .map_err(|source| CliError::List {
-            bucket: target.bucket.clone(),
-            prefix: target.key.clone(),
-            source,
-        })?;
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut summary = BTreeMap::new();
-    for report in &objects {
-        *summary.entry(report.outcome).or_insert(0) += 1;
+        .try_buffer_unordered(concurrency.max(1));
+    let mut reports = std::pin::pin!(reports);
+    let mut totals = ScanTotals::default();
+    while let Some(report) = reports.try_next().await.map_err(|source| CliError::List {
+        bucket: target.bucket.clone(),
+        prefix: target.key.clone(),
+        source,
+    })? {
+        *totals.summary.entry(report.outcome).or_insert(0) += 1;
+        totals.objects += 1;
+        each(report)?;
     }
-    Ok(InvocationReport {
-        dry_run: options.dry_run,
-        summary,
-        objects,
-        // Not serialized: the report's shape is the function's direct-invocation response.
-        kind: EnvelopeKind::S3,
-        units: Vec::new(),
-    })
+    totals.interrupted = stopped.load(Ordering::Relaxed);
+    Ok(totals)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::document::parse_policy;
-    use crate::reconcile::Outcome;
     use crate::store::counting::CountingStore;
     use crate::store::memory::MemoryStore;
+
+    async fn run<S: ObjectStore>(
+        store: &S,
+        policy: &Policy,
+        target: &S3Url,
+        options: &Options,
+        stop: impl Future<Output = ()>,
+    ) -> (ScanTotals, Vec<ObjectReport>) {
+        let mut reports = Vec::new();
+        let hidden = ProgressBar::hidden();
+        let totals = scan(store, policy, target, options, 8, &hidden, stop, |r| {
+            reports.push(r);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        (totals, reports)
+    }
 
     #[tokio::test]
     async fn scans_every_page_and_applies_only_when_asked() {
@@ -125,23 +172,67 @@ mod tests {
             dry_run: true,
             ..Options::default()
         };
-        let hidden = ProgressBar::hidden();
-        let report = scan(&store, &policy, &target, &dry, 8, &hidden)
-            .await
-            .unwrap();
-        assert_eq!(report.objects.len(), 1203);
-        assert_eq!(report.summary[&Outcome::Planned], 1203);
+        let never = std::future::pending();
+        let (totals, reports) = run(&store, &policy, &target, &dry, never).await;
+        assert_eq!((totals.objects, reports.len()), (1203, 1203));
+        assert_eq!(totals.summary[&Outcome::Planned], 1203);
+        assert!(!totals.interrupted);
         assert_eq!(store.counts().lists, 2, "two pages of at most 1000");
         assert_eq!(store.counts().writes(), 0);
 
         let apply = Options::default();
-        let report = scan(&store, &policy, &target, &apply, 8, &hidden)
-            .await
-            .unwrap();
-        assert_eq!(report.summary[&Outcome::Applied], 1203);
-        let again = scan(&store, &policy, &target, &apply, 8, &hidden)
-            .await
-            .unwrap();
+        let (totals, _) = run(&store, &policy, &target, &apply, std::future::pending()).await;
+        assert_eq!(totals.summary[&Outcome::Applied], 1203);
+        let (again, _) = run(&store, &policy, &target, &apply, std::future::pending()).await;
         assert_eq!(again.summary[&Outcome::Compliant], 1203);
+    }
+
+    /// A stop (Ctrl-C) before the listing is done: no new object starts, every object that
+    /// started is finished and handed over, and the totals say the scan was interrupted.
+    #[tokio::test]
+    async fn a_stop_finishes_what_started_and_starts_nothing_new() {
+        let memory = MemoryStore::new();
+        memory.create_bucket("src");
+        memory.create_bucket("backup");
+        for i in 0..2500 {
+            memory.put("src", &format!("k{i:05}"), b"x", "text/plain");
+        }
+        let store = CountingStore::new(memory);
+        let policy = parse_policy("backup: backup").unwrap();
+        let target: S3Url = "s3://src".parse().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut tx = Some(tx);
+        let mut reports = Vec::new();
+        let hidden = ProgressBar::hidden();
+        let stop = async {
+            let _ = rx.await;
+        };
+        let totals = scan(
+            &store,
+            &policy,
+            &target,
+            &Options::default(),
+            8,
+            &hidden,
+            stop,
+            |r| {
+                reports.push(r);
+                if reports.len() == 100 {
+                    tx.take().map(|tx| tx.send(()));
+                }
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+        assert!(totals.interrupted);
+        assert!(totals.objects < 2500, "stopped early: {}", totals.objects);
+        assert_eq!(totals.objects, reports.len());
+        assert!(reports.iter().all(|r| r.outcome == Outcome::Applied));
+        assert_eq!(
+            store.inner().keys("backup").len(),
+            totals.objects,
+            "every object started was finished and reported"
+        );
     }
 }
