@@ -7,6 +7,7 @@
 pub mod annotations;
 pub mod apply;
 pub mod backup_record;
+pub mod batch_report;
 pub mod cli;
 pub mod config;
 pub mod event;

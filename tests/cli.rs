@@ -553,3 +553,113 @@ async fn replay_moves_dead_lettered_events_back_to_the_event_queue() {
         stdout(&left)
     );
 }
+
+/// A job's completion report as Batch Operations writes it (manifest.json with each result
+/// file's MD5, result files under results/, rows as the function answers them), read from a
+/// local copy and from moto's S3: counts by result code, outcome and error code; the failed
+/// tasks become a manifest whose keys are exactly the report's; a result file that does not
+/// match its MD5 is refused.
+#[tokio::test]
+async fn batch_report_reads_a_completion_report_back() {
+    let server = S3Server::start();
+    let s3 = server.client();
+    let rows = concat!(
+        "s3pp-source,a%20b/c%2Bd%20%C3%BC.txt,,succeeded,200,Succeeded,s3pp-source/a b/c+d ü.txt: Applied: backup,rewrite\n",
+        "s3pp-source,ok.txt,,succeeded,200,Succeeded,s3pp-source/ok.txt: Compliant\n",
+        "s3pp-source,odd/100%25%20done%2C%20really.csv,,failed,200,PermanentFailure,\"s3pp-source/odd/100% done, really.csv: Failed: AccessDenied: access denied\"\n",
+        "s3pp-source,slow.bin,v2,failed,200,TemporaryFailure,s3pp-source/slow.bin: Failed: SlowDown: please reduce your request rate\n",
+    );
+    let md5 = s3_policy_processor::batch_report::md5_hex(&<md5::Md5 as md5::Digest>::digest(
+        rows.as_bytes(),
+    ));
+    let manifest = |md5: &str| {
+        format!(
+            r#"{{"Format":"Report_CSV_20180820","ReportCreationDate":"2026-12-02T05:00:00.000Z","Results":[{{"TaskExecutionStatus":"failed","Bucket":"s3pp-backup","MD5Checksum":"{md5}","Key":"batch-reports/job-1/results/part-1.csv"}}],"ReportSchema":"Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"}}"#
+        )
+    };
+    let dir = std::env::temp_dir().join(format!("s3pp-report-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("results")).expect("dir");
+    std::fs::write(dir.join("manifest.json"), manifest(&md5)).expect("manifest");
+    std::fs::write(dir.join("results/part-1.csv"), rows).expect("rows");
+    let failed = dir.join("failed.csv");
+
+    let local = s3pp(
+        &server.endpoint,
+        &[
+            "batch-report",
+            dir.join("manifest.json").to_str().unwrap_or_default(),
+            "--failed-manifest",
+            failed.to_str().unwrap_or_default(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(!local.status.success(), "failed tasks: exit 1");
+    let found = json(&local);
+    assert_eq!(found["files"], 1);
+    assert_eq!(found["summary"]["tasks"], 4);
+    assert_eq!(found["summary"]["outcomes"]["Applied"], 1);
+    assert_eq!(found["summary"]["outcomes"]["Compliant"], 1);
+    assert_eq!(
+        found["summary"]["failures"]["PermanentFailure / AccessDenied"],
+        1
+    );
+    assert_eq!(
+        found["summary"]["failures"]["TemporaryFailure / SlowDown"],
+        1
+    );
+    assert_eq!(
+        std::fs::read_to_string(&failed).expect("failed manifest"),
+        "s3pp-source,odd/100%25%20done%2C%20really.csv\ns3pp-source,slow.bin,v2\n",
+        "the failed tasks, keys exactly as the report wrote them"
+    );
+
+    // The same report in S3 (moto), read through its manifest.json.
+    create_buckets(&s3).await;
+    put_bytes(
+        &s3,
+        BACKUP,
+        "batch-reports/job-1/manifest.json",
+        manifest(&md5),
+    )
+    .await;
+    put_bytes(&s3, BACKUP, "batch-reports/job-1/results/part-1.csv", rows).await;
+    let remote = s3pp(
+        &server.endpoint,
+        &[
+            "batch-report",
+            "s3://s3pp-backup/batch-reports/job-1/manifest.json",
+        ],
+        &[],
+    );
+    let table = stdout(&remote);
+    assert!(
+        table.contains("4 tasks in 1 result file(s)"),
+        "{table}{}",
+        stderr(&remote)
+    );
+    assert!(table.contains("PermanentFailure / AccessDenied"), "{table}");
+
+    // A result file that is not the one manifest.json describes is refused.
+    std::fs::write(
+        dir.join("manifest.json"),
+        manifest("00000000000000000000000000000000"),
+    )
+    .expect("manifest");
+    let refused = s3pp(
+        &server.endpoint,
+        &[
+            "batch-report",
+            dir.join("manifest.json").to_str().unwrap_or_default(),
+        ],
+        &[],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("incomplete or not this job's"),
+        "{}",
+        stderr(&refused)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,6 +7,7 @@
 //! reconcile), [`manifest`], [`replay`] (failed events back to the function), [`output`]
 //! (tables, CSV, JSON).
 
+pub mod batch_report;
 pub mod interrupt;
 pub mod journal;
 pub mod manifest;
@@ -82,6 +83,20 @@ pub enum Command {
         /// Write to this file instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// Read a Batch Operations job's completion report back: tasks per result code, per
+    /// outcome, failures per S3 error code; optionally a manifest of the failed tasks.
+    BatchReport {
+        /// The report's `manifest.json` (which lists its result files and their MD5) or one
+        /// result file (CSV), as a path or `s3://bucket/key`.
+        source: String,
+        /// Write a Batch Operations manifest (`bucket,key[,version]`) of the failed tasks here,
+        /// to run them again.
+        #[arg(long, value_name = "FILE")]
+        failed_manifest: Option<PathBuf>,
+        /// Output format (`table` or `json`).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Send failed events back to the function: the failure queue's records (direct delivery)
     /// or the dead-letter queue's events (queue delivery). A dry run unless `--apply`; a
@@ -191,6 +206,9 @@ pub enum CliError {
         /// The SQS error.
         message: String,
     },
+    /// A completion report cannot be read.
+    #[error(transparent)]
+    Report(#[from] crate::batch_report::ReportError),
     /// The journal cannot be written.
     #[error("cannot write the journal {path:?}: {source}")]
     Journal {
@@ -351,6 +369,46 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             };
             eprintln!("{count} objects");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::BatchReport {
+            source,
+            failed_manifest,
+            format,
+        } => {
+            if format == Format::Csv {
+                return Err(CliError::Usage(
+                    "batch-report prints a table or JSON (--format table|json)".into(),
+                ));
+            }
+            let source = batch_report::Source::parse(&source)?;
+            let s3 = match &source {
+                batch_report::Source::S3 { .. } => {
+                    let force_path_style =
+                        crate::config::force_path_style(|n| std::env::var(n).ok())?;
+                    let sdk_config = crate::setup::sdk_config().await;
+                    let config = aws_sdk_s3::config::Builder::from(&sdk_config)
+                        .force_path_style(force_path_style)
+                        .build();
+                    Some(aws_sdk_s3::Client::from_conf(config))
+                }
+                batch_report::Source::Local(_) => None,
+            };
+            let mut manifest_file = failed_manifest
+                .as_ref()
+                .map(|path| std::fs::File::create(path).map(std::io::BufWriter::new))
+                .transpose()?;
+            let found = batch_report::read(
+                &source,
+                s3.as_ref(),
+                manifest_file.as_mut().map(|f| f as &mut dyn std::io::Write),
+            )
+            .await?;
+            output::write_batch_report(&mut out, &found, format)?;
+            Ok(if found.summary.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Replay {
             from,

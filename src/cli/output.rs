@@ -181,6 +181,61 @@ impl<W: Write> ScanOutput<W> {
     }
 }
 
+/// Prints what a Batch Operations completion report says.
+pub fn write_batch_report(
+    out: &mut impl Write,
+    report: &super::batch_report::ReadReport,
+    format: Format,
+) -> io::Result<()> {
+    if format == Format::Json {
+        let value = serde_json::json!({
+            "files": report.files,
+            "summary": report.summary,
+            "first_failures": report.failures,
+        });
+        serde_json::to_writer_pretty(&mut *out, &value)?;
+        return writeln!(out);
+    }
+    let counts = |title: &str, map: &std::collections::BTreeMap<String, u64>| {
+        let mut t = table(&[title, "tasks"]);
+        for (name, n) in map {
+            t.add_row(vec![
+                Cell::new(name),
+                Cell::new(n).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        t
+    };
+    writeln!(
+        out,
+        "{}",
+        counts("result code", &report.summary.result_codes)
+    )?;
+    writeln!(out, "{}", counts("outcome", &report.summary.outcomes))?;
+    if !report.summary.failures.is_empty() {
+        writeln!(
+            out,
+            "{}",
+            counts("failed: result / error code", &report.summary.failures)
+        )?;
+        let mut failures = table(&["bucket", "key", "result", "message"]);
+        for task in &report.failures {
+            failures.add_row(vec![
+                task.bucket.clone(),
+                task.encoded_key.clone(),
+                task.result_code.clone(),
+                task.message.chars().take(200).collect(),
+            ]);
+        }
+        writeln!(out, "{failures}")?;
+    }
+    writeln!(
+        out,
+        "{} tasks in {} result file(s)",
+        report.summary.tasks, report.files
+    )
+}
+
 /// Prints one object's plan in `format`.
 pub fn write_plan(out: &mut impl Write, report: &ObjectReport, format: Format) -> io::Result<()> {
     match format {
