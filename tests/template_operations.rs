@@ -522,3 +522,131 @@ fn the_batch_operations_role_reads_only_manifests() {
         }
     }
 }
+
+/// SourceInventory: an inventory of the source bucket (CSV by default: the only inventory
+/// format Batch Operations takes as a manifest; Parquet on request) with every field a backfill plan
+/// judges from, delivered under the manifest prefix of the backup bucket (only S3 Inventory
+/// of this source may write there), readable by the Batch Operations role as a manifest,
+/// expired after 30 days, and named in an output; nothing of it by default or for an existing
+/// source bucket (which the stack does not manage).
+#[test]
+fn the_source_inventory_feeds_batch_operations() {
+    for (parameters, wanted) in [
+        (vec![], false),
+        (vec![("SourceInventory", "Daily")], true),
+        (
+            vec![
+                ("SourceInventory", "Weekly"),
+                ("SourceInventoryFormat", "Parquet"),
+            ],
+            true,
+        ),
+        (
+            vec![
+                ("SourceInventory", "Weekly"),
+                ("UseExistingSourceBucket", "true"),
+                ("SourceBucketName", "theirs"),
+            ],
+            false,
+        ),
+    ] {
+        let mut all = vec![("SourceBucketName", "my-source")];
+        all.extend(parameters.iter().copied());
+        let stack = stack("direct", &all);
+        let source = stack.properties("SourceBucket");
+        let inventories = source
+            .as_ref()
+            .and_then(|s| s.get("InventoryConfigurations").cloned());
+        assert_eq!(inventories.is_some(), wanted, "{parameters:?}");
+        let policy = stack.properties("BackupBucketPolicy").expect("policy");
+        let delivers = statements_of(&policy["PolicyDocument"])
+            .into_iter()
+            .find(|s| s["Sid"] == "SourceInventoryDelivers");
+        assert_eq!(delivers.is_some(), wanted, "{parameters:?}");
+        if !wanted {
+            continue;
+        }
+        let inventory = &inventories.expect("inventory")[0];
+        let format = if parameters.contains(&("SourceInventoryFormat", "Parquet")) {
+            "Parquet"
+        } else {
+            "CSV"
+        };
+        assert_eq!(inventory["Destination"]["Format"], format);
+        assert_eq!(inventory["Destination"]["BucketArn"], "BackupBucket.Arn");
+        assert_eq!(
+            inventory["Destination"]["Prefix"],
+            "batch-manifests/inventory"
+        );
+        let fields: Vec<&str> = inventory["OptionalFields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for needed in [
+            "Size",
+            "StorageClass",
+            "ETag",
+            "EncryptionStatus",
+            "BucketKeyStatus",
+            "ChecksumAlgorithm",
+            "IsMultipartUploaded",
+            "IntelligentTieringAccessTier",
+            "ObjectLockMode",
+            "ObjectLockRetainUntilDate",
+            "ObjectLockLegalHoldStatus",
+            "LastModifiedDate",
+        ] {
+            assert!(fields.contains(&needed), "{needed} missing: {fields:?}");
+        }
+        let delivers = delivers.expect("delivery statement");
+        assert_eq!(delivers["Principal"]["Service"], "s3.amazonaws.com");
+        assert_eq!(
+            delivers["Resource"],
+            "BackupBucket.Arn/batch-manifests/inventory/*"
+        );
+        assert_eq!(
+            delivers["Condition"]["ArnLike"]["aws:SourceArn"],
+            "arn:aws:s3:::my-source"
+        );
+        // The Batch Operations role reads what the inventory writes.
+        let batch = stack.properties("BatchOperationsRole").expect("batch role");
+        let read = statements_of(&batch["Policies"])
+            .into_iter()
+            .find(|s| s["Sid"] == "ReadManifest")
+            .expect("ReadManifest");
+        let readable = read["Resource"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('*');
+        assert!(
+            "BackupBucket.Arn/batch-manifests/inventory/my-source/s3pp-backfill/manifest.json"
+                .starts_with(readable),
+            "{readable}"
+        );
+        let backup = stack.properties("BackupBucket").expect("backup bucket");
+        let rules = backup["LifecycleConfiguration"]["Rules"]
+            .as_array()
+            .expect("rules");
+        assert!(rules.iter().any(|r| r["Id"] == "ExpireInventoryReports"
+            && r["Prefix"] == "batch-manifests/inventory/"
+            && r["ExpirationInDays"] == 30));
+    }
+    // With a manifest bucket of the user's, the role still reads the inventory in the backup
+    // bucket.
+    let stack = stack(
+        "direct",
+        &[
+            ("SourceInventory", "Daily"),
+            ("BatchManifestBucketName", "manifests"),
+        ],
+    );
+    let batch = stack.properties("BatchOperationsRole").expect("batch role");
+    assert!(
+        statements_of(&batch["Policies"])
+            .iter()
+            .any(|s| s["Sid"] == "ReadInventoryManifests"
+                && s["Resource"] == "BackupBucket.Arn/batch-manifests/inventory/*")
+    );
+}
