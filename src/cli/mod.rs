@@ -74,6 +74,10 @@ pub enum Command {
         /// this file, flushed as each object is done.
         #[arg(long, value_name = "FILE")]
         journal: Option<PathBuf>,
+        /// Also the noncurrent versions of objects whose rule backs up all versions
+        /// (`backup.all_versions`), into the backup key's history.
+        #[arg(long)]
+        versions: bool,
     },
     /// Write an S3 Batch Operations CSV manifest (`bucket,key`, keys URL-encoded) of every
     /// object under a prefix, for backfills too large for `scan --apply`.
@@ -311,6 +315,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             concurrency,
             format,
             journal,
+            versions,
         } => {
             let mut config = load_config(&policy)?;
             let store = crate::setup::connect(&mut config).await?;
@@ -336,6 +341,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                 &config.policy,
                 &target,
                 &options,
+                scan::Coverage { versions },
                 concurrency,
                 &progress,
                 interrupt::first_interrupt(),

@@ -75,6 +75,14 @@ impl ScanTotals {
     }
 }
 
+/// What a scan covers besides the current objects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Also every noncurrent version of an object whose rule backs up all versions
+    /// (`backup.all_versions`): each is reconciled like a late event for that version.
+    pub versions: bool,
+}
+
 /// Lists and reconciles every object under `target`, `concurrency` at once, handing each
 /// report to `each` as it is made (in completion order). When `stop` completes, no new object
 /// starts; those in flight finish and are handed over.
@@ -84,6 +92,7 @@ pub async fn scan<S, F>(
     policy: &Policy,
     target: &S3Url,
     options: &Options,
+    coverage: Coverage,
     concurrency: usize,
     progress: &ProgressBar,
     stop: F,
@@ -111,24 +120,74 @@ where
                 event_name: None,
                 alternate_key: None,
             };
-            let report = reconcile(store, policy, &object, options).await;
+            let mut reports = vec![reconcile(store, policy, &object, options).await];
+            if coverage.versions && keeps_every_version(policy, &object.location) {
+                reports.extend(noncurrent_versions(store, policy, &object.location, options).await);
+            }
             progress.inc(1);
-            Ok::<_, StoreError>(report)
+            Ok::<_, StoreError>(reports)
         })
         .try_buffer_unordered(concurrency.max(1));
     let mut reports = std::pin::pin!(reports);
     let mut totals = ScanTotals::default();
-    while let Some(report) = reports.try_next().await.map_err(|source| CliError::List {
+    while let Some(done) = reports.try_next().await.map_err(|source| CliError::List {
         bucket: target.bucket.clone(),
         prefix: target.key.clone(),
         source,
     })? {
-        *totals.summary.entry(report.outcome).or_insert(0) += 1;
-        totals.objects += 1;
-        each(report)?;
+        for report in done {
+            *totals.summary.entry(report.outcome).or_insert(0) += 1;
+            totals.objects += 1;
+            each(report)?;
+        }
     }
     totals.interrupted = stopped.load(Ordering::Relaxed);
     Ok(totals)
+}
+
+/// Whether a rule that may cover `location` backs up every version.
+fn keeps_every_version(policy: &Policy, location: &ObjectLocation) -> bool {
+    policy.rules.iter().any(|rule| {
+        rule.backup.as_ref().is_some_and(|b| b.all_versions)
+            && rule.matcher.matches_key(&location.bucket, &location.key)
+    })
+}
+
+/// Reconciles each noncurrent version of `location` (oldest first), as a late event for that
+/// version would be: copied into the backup key's history when no version there holds it.
+/// A listing that fails is reported as that object's failure.
+async fn noncurrent_versions<S: ObjectStore>(
+    store: &S,
+    policy: &Policy,
+    location: &ObjectLocation,
+    options: &Options,
+) -> Vec<ObjectReport> {
+    let versions = match store.list_versions(location).await {
+        Ok(versions) => versions,
+        Err(err) => {
+            let mut report = ObjectReport::new(location, Outcome::Failed);
+            report.error_code = Some(err.code().to_owned());
+            report.error = Some(format!("listing its versions (--versions) failed: {err}"));
+            report.transient = err.is_transient();
+            return vec![report];
+        }
+    };
+    let mut reports = Vec::new();
+    for version in versions.iter().rev().filter(|v| !v.is_latest) {
+        let object = ObjectRef {
+            location: ObjectLocation {
+                version_id: Some(version.version_id.clone()),
+                ..location.clone()
+            },
+            etag: Some(version.etag.clone()),
+            size: Some(version.size),
+            sequencer: None,
+            event_name: None,
+            alternate_key: None,
+        };
+        reports.push(reconcile(store, policy, &object, options).await);
+    }
+    reports
 }
 
 #[cfg(test)]
@@ -147,10 +206,20 @@ mod tests {
     ) -> (ScanTotals, Vec<ObjectReport>) {
         let mut reports = Vec::new();
         let hidden = ProgressBar::hidden();
-        let totals = scan(store, policy, target, options, 8, &hidden, stop, |r| {
-            reports.push(r);
-            Ok(())
-        })
+        let totals = scan(
+            store,
+            policy,
+            target,
+            options,
+            Coverage::default(),
+            8,
+            &hidden,
+            stop,
+            |r| {
+                reports.push(r);
+                Ok(())
+            },
+        )
         .await
         .unwrap();
         (totals, reports)
@@ -187,6 +256,94 @@ mod tests {
         assert_eq!(again.summary[&Outcome::Compliant], 1203);
     }
 
+    /// `--versions`: the noncurrent versions of an object whose rule keeps every version are
+    /// copied into the backup key's history (oldest first), the current one stays on top, and
+    /// a second scan copies nothing.
+    #[tokio::test]
+    async fn versions_fill_the_backup_history_once() {
+        let memory = MemoryStore::new();
+        for bucket in ["src", "backup"] {
+            memory.create_bucket(bucket);
+            memory.enable_versioning(bucket);
+        }
+        for body in [&b"one"[..], b"two", b"three"] {
+            memory.put("src", "k", body, "text/plain");
+        }
+        memory.put("src", "plain", b"x", "text/plain");
+        let store = CountingStore::new(memory);
+        let policy =
+            parse_policy("backup: { bucket: backup, prefix: \"{bucket}/\", all_versions: true }")
+                .unwrap();
+        let target: S3Url = "s3://src".parse().unwrap();
+        let versions = Coverage { versions: true };
+        let mut reports = Vec::new();
+        let hidden = ProgressBar::hidden();
+        let options = Options::default();
+        let run = scan(
+            &store,
+            &policy,
+            &target,
+            &options,
+            versions,
+            4,
+            &hidden,
+            std::future::pending(),
+            |r| {
+                reports.push(r);
+                Ok(())
+            },
+        );
+        let totals = run.await.unwrap();
+        assert_eq!(
+            totals.objects, 4,
+            "two objects, two noncurrent versions: {reports:?}"
+        );
+        let history: Vec<Vec<u8>> = store
+            .inner()
+            .versions("backup", "src/k")
+            .into_iter()
+            .map(|v| v.body)
+            .collect();
+        // Each noncurrent copy is followed by the current version's backup put back on top
+        // (as for a late event), so the current bytes appear more than once.
+        for body in [&b"one"[..], b"two", b"three"] {
+            assert!(
+                history.iter().any(|h| h == body),
+                "every version of k is in the backup's history: {history:?}"
+            );
+        }
+        let current = store.inner().object("backup", "src/k").unwrap();
+        assert_eq!(
+            current.body, b"three",
+            "the current version's backup stays on top"
+        );
+
+        let kept = store.inner().versions("backup", "src/k").len();
+        let mut second = Vec::new();
+        let again = scan(
+            &store,
+            &policy,
+            &target,
+            &options,
+            versions,
+            4,
+            &hidden,
+            std::future::pending(),
+            |r| {
+                second.push(r);
+                Ok(())
+            },
+        );
+        again.await.unwrap();
+        // (Conditional copies S3 refuses with 412 are still requests, so count versions.)
+        assert_eq!(
+            store.inner().versions("backup", "src/k").len(),
+            kept,
+            "a second scan copies nothing: {second:?}"
+        );
+        assert!(second.iter().all(|r| r.actions.is_empty()), "{second:?}");
+    }
+
     /// A stop (Ctrl-C) before the listing is done: no new object starts, every object that
     /// started is finished and handed over, and the totals say the scan was interrupted.
     #[tokio::test]
@@ -212,6 +369,7 @@ mod tests {
             &policy,
             &target,
             &Options::default(),
+            Coverage::default(),
             8,
             &hidden,
             stop,
