@@ -164,10 +164,23 @@ fn task(row: &csv::StringRecord) -> Option<Task> {
             }
         });
     let (bucket, encoded_key, message) = (field(0), field(1), field(6));
-    let decoded_key = percent_encoding::percent_decode_str(&encoded_key)
-        .decode_utf8_lossy()
-        .into_owned();
-    let (outcome, error_code) = function_result(&bucket, &decoded_key, &message);
+    // The function decodes a task's key like an event key (`+` is a space), and tries the key
+    // as sent when that object does not exist; its result string names the key it used.
+    let candidates = [
+        crate::keys::decode_event_key(&encoded_key).ok(),
+        Some(
+            percent_encoding::percent_decode_str(&encoded_key)
+                .decode_utf8_lossy()
+                .into_owned(),
+        ),
+        Some(encoded_key.clone()),
+    ];
+    let (outcome, error_code) = candidates
+        .iter()
+        .flatten()
+        .map(|key| function_result(&bucket, key, &message))
+        .find(|(outcome, _)| outcome.is_some())
+        .unwrap_or((None, None));
     Some(Task {
         bucket,
         encoded_key,
@@ -253,13 +266,19 @@ mod tests {
         "src,ok.txt,3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY,succeeded,200,Succeeded,src/ok.txt: Compliant\n",
         "src,denied.txt,,failed,200,PermanentFailure,\"src/denied.txt: Failed: AccessDenied: access denied, \"\"by policy\"\"\"\n",
         "src,slow.bin,,failed,200,TemporaryFailure,src/slow.bin: Failed: DeadlineNear: stopped before the Lambda deadline\n",
+        "src,two+words.txt,,succeeded,200,Succeeded,src/two words.txt: Compliant\n",
         "awsexamplebucket1,image_14975,,failed,200,PermanentFailure,\"Lambda returned function error: {\"\"errorMessage\"\":\"\"Task timed out after 3.00 seconds\"\"}\"\n",
     );
 
     #[test]
     fn rows_read_back_into_the_functions_outcomes_and_codes() {
         let tasks: Vec<Task> = tasks(REPORT.as_bytes()).collect::<Result<_, _>>().unwrap();
-        assert_eq!(tasks.len(), 5);
+        assert_eq!(tasks.len(), 6);
+        assert_eq!(
+            tasks[4].outcome.as_deref(),
+            Some("Compliant"),
+            "a key decoded as the function decodes it"
+        );
         assert_eq!(tasks[0].encoded_key, "a%20b/c%2Bd%20%C3%BC.txt");
         assert_eq!(tasks[0].outcome.as_deref(), Some("Applied"));
         assert_eq!(
@@ -270,13 +289,13 @@ mod tests {
         assert!(tasks[2].message.contains("\"by policy\""));
         assert_eq!(tasks[3].result_code, "TemporaryFailure");
         assert_eq!(
-            tasks[4].outcome, None,
+            tasks[5].outcome, None,
             "a Lambda error is not the function's answer"
         );
         let mut summary = Summary::default();
         tasks.iter().for_each(|t| summary.add(t));
-        assert_eq!(summary.tasks, 5);
-        assert_eq!(summary.result_codes["Succeeded"], 2);
+        assert_eq!(summary.tasks, 6);
+        assert_eq!(summary.result_codes["Succeeded"], 3);
         assert_eq!(summary.outcomes["other"], 1);
         assert_eq!(summary.failures["PermanentFailure / AccessDenied"], 1);
         assert_eq!(summary.failures["TemporaryFailure / DeadlineNear"], 1);

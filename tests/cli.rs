@@ -275,10 +275,13 @@ async fn a_failed_object_fails_the_scan_and_csv_lists_it() {
     );
     let csv = stdout(&output);
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows[0], "bucket,key,rule,outcome,actions,error_code,error");
+    assert_eq!(
+        rows[0],
+        "bucket,key,version_id,rule,outcome,actions,error_code,error"
+    );
     assert_eq!(rows.len(), 2, "only the prefix's object: {csv}");
     assert!(
-        rows[1].starts_with("s3pp-source,c++/x+y.txt,rule-0,failed,backup,NoSuchBucket,"),
+        rows[1].starts_with("s3pp-source,c++/x+y.txt,,rule-0,failed,backup,NoSuchBucket,"),
         "{csv}"
     );
 }

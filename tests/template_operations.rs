@@ -531,7 +531,7 @@ fn the_batch_operations_role_reads_only_manifests() {
 /// source bucket (which the stack does not manage).
 #[test]
 fn the_source_inventory_feeds_batch_operations() {
-    for (parameters, wanted) in [
+    for (parameters, configured) in [
         (vec![], false),
         (vec![("SourceInventory", "Daily")], true),
         (
@@ -545,7 +545,6 @@ fn the_source_inventory_feeds_batch_operations() {
             vec![
                 ("SourceInventory", "Weekly"),
                 ("UseExistingSourceBucket", "true"),
-                ("SourceBucketName", "theirs"),
             ],
             false,
         ),
@@ -553,20 +552,30 @@ fn the_source_inventory_feeds_batch_operations() {
         let mut all = vec![("SourceBucketName", "my-source")];
         all.extend(parameters.iter().copied());
         let stack = stack("direct", &all);
+        let delivered = parameters.iter().any(|(k, _)| *k == "SourceInventory");
         let source = stack.properties("SourceBucket");
         let inventories = source
             .as_ref()
             .and_then(|s| s.get("InventoryConfigurations").cloned());
-        assert_eq!(inventories.is_some(), wanted, "{parameters:?}");
+        assert_eq!(inventories.is_some(), configured, "{parameters:?}");
         let policy = stack.properties("BackupBucketPolicy").expect("policy");
         let delivers = statements_of(&policy["PolicyDocument"])
             .into_iter()
             .find(|s| s["Sid"] == "SourceInventoryDelivers");
-        assert_eq!(delivers.is_some(), wanted, "{parameters:?}");
-        if !wanted {
+        // An existing source bucket's inventory (configured by its owner) is admitted too.
+        assert_eq!(delivers.is_some(), delivered, "{parameters:?}");
+        if !delivered {
             continue;
         }
-        let inventory = &inventories.expect("inventory")[0];
+        let delivers = delivers.expect("delivery statement");
+        assert_eq!(
+            delivers["Condition"]["ArnLike"]["aws:SourceArn"],
+            "arn:aws:s3:::my-source"
+        );
+        let Some(inventories) = inventories else {
+            continue;
+        };
+        let inventory = &inventories[0];
         let format = if parameters.contains(&("SourceInventoryFormat", "Parquet")) {
             "Parquet"
         } else {
@@ -600,7 +609,6 @@ fn the_source_inventory_feeds_batch_operations() {
         ] {
             assert!(fields.contains(&needed), "{needed} missing: {fields:?}");
         }
-        let delivers = delivers.expect("delivery statement");
         assert_eq!(delivers["Principal"]["Service"], "s3.amazonaws.com");
         assert_eq!(
             delivers["Resource"],

@@ -140,16 +140,7 @@ fn result_location(manifest: &Source, file: &ResultFile) -> Source {
 struct Fetched {
     path: PathBuf,
     md5: String,
-    _temporary: Option<TempFile>,
-}
-
-/// Removed when dropped.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    _temporary: Option<tempfile::NamedTempFile>,
 }
 
 async fn fetch(source: &Source, s3: Option<&aws_sdk_s3::Client>) -> Result<Fetched, CliError> {
@@ -185,13 +176,12 @@ async fn fetch(source: &Source, s3: Option<&aws_sdk_s3::Client>) -> Result<Fetch
                         aws_sdk_s3::error::DisplayErrorContext(e)
                     ))
                 })?;
-            let path = std::env::temp_dir().join(format!(
-                "s3pp-report-{}-{}",
-                std::process::id(),
-                key.replace('/', "_")
-            ));
-            let temporary = TempFile(path.clone());
-            let mut out = BufWriter::new(File::create(&path).map_err(|e| report_io(source, e))?);
+            let temporary = tempfile::Builder::new()
+                .prefix("s3pp-report-")
+                .tempfile()
+                .map_err(|e| report_io(source, e))?;
+            let path = temporary.path().to_owned();
+            let mut out = BufWriter::new(temporary.reopen().map_err(|e| report_io(source, e))?);
             let mut md5 = Md5::new();
             let mut body = object.body;
             while let Some(chunk) = body

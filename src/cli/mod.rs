@@ -64,7 +64,7 @@ pub enum Command {
         /// Write: apply each object's plan (default: only plan and report).
         #[arg(long)]
         apply: bool,
-        /// Objects reconciled at once (default `MAX_CONCURRENCY`, else 16).
+        /// Objects reconciled at once (default `MAX_CONCURRENCY`, else 48).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
         concurrency: Option<u16>,
         /// Output format: `json` is the function's report (`dry_run`, `objects`, `summary`).
@@ -336,7 +336,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                 .transpose()?;
             let mut output = output::ScanOutput::start(&mut out, format, dry_run)?;
             let progress = scan::progress_bar();
-            let totals = scan::scan(
+            let (totals, failure) = scan::scan(
                 &store,
                 &config.policy,
                 &target,
@@ -352,9 +352,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                     output.object(&report).map_err(CliError::from)
                 },
             )
-            .await?;
+            .await;
             progress.finish_and_clear();
             output.finish(&totals)?;
+            if let Some(failure) = failure {
+                return Err(failure);
+            }
             Ok(if totals.interrupted {
                 ExitCode::from(interrupt::INTERRUPTED)
             } else if totals.failed() > 0 {

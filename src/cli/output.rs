@@ -278,9 +278,13 @@ pub fn write_plan(out: &mut impl Write, report: &ObjectReport, format: Format) -
     }
 }
 
-/// The CSV header: `bucket,key,rule,outcome,actions,error_code,error`.
+/// The CSV header: `bucket,key,version_id,rule,outcome,actions,error_code,error`
+/// (`version_id` is empty for current versions; `scan --versions` lists noncurrent ones too).
 fn write_csv_header(out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "bucket,key,rule,outcome,actions,error_code,error")
+    writeln!(
+        out,
+        "bucket,key,version_id,rule,outcome,actions,error_code,error"
+    )
 }
 
 /// One object as a CSV row.
@@ -289,6 +293,7 @@ fn write_csv_row(out: &mut impl Write, object: &ObjectReport) -> io::Result<()> 
     let fields = [
         object.bucket.as_str(),
         object.key.as_str(),
+        object.version_id.as_deref().unwrap_or(""),
         object.rule.as_deref().unwrap_or(""),
         outcome_name(object.outcome),
         &actions.join(" "),

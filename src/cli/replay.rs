@@ -7,8 +7,9 @@
 //! Messages are received one at a time when invoking (an invocation may take up to 15
 //! minutes, so each message stays hidden for [`INVOKE_VISIBILITY_SECS`]) and ten at a time
 //! otherwise. With `--apply`, a message that stays (its event failed again) is kept hidden for
-//! the rest of the run; every message kept is made visible again at the end (or at Ctrl-C),
-//! and a receive that returns nothing new ends the run (the queue has gone round).
+//! the rest of the run (an hour at a time); every message kept is made visible again at the
+//! end (or at the first Ctrl-C). A dry run ends when a receive brings nothing new (the queue
+//! has gone round), an `--apply` run when the queue has nothing visible left.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -31,9 +32,12 @@ use super::CliError;
 pub const INVOKE_VISIBILITY_SECS: i32 = 960;
 /// How long a message stays hidden while it is sent on or shown.
 const MOVE_VISIBILITY_SECS: i32 = 120;
-/// How long a message that stays (it failed again) is kept hidden in an `--apply` run: just
-/// under SQS's 12-hour limit; the end of the run (or Ctrl-C) makes it visible again.
-const KEEP_HIDDEN_SECS: i32 = 43_000;
+/// How long a message that stays (it failed again) is kept hidden in an `--apply` run, renewed
+/// whenever it comes back during the run; the end of the run (or the first Ctrl-C) makes it
+/// visible again, and a killed run leaves it hidden at most this long.
+const KEEP_HIDDEN_SECS: i32 = 3600;
+/// Receives in a row that bring only messages already read before an `--apply` run ends.
+const ROUNDS_WITHOUT_NEWS: usize = 3;
 
 /// Where replayed events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +102,7 @@ pub async fn replay(
     // Each message read and not deleted, by id, with its latest receipt handle.
     let mut kept: HashMap<String, String> = HashMap::new();
     let mut read = HashSet::new();
+    let mut rounds_without_news = 0;
     let outcome = async {
         while results.len() < max && stop.as_mut().now_or_never().is_none() {
             let wanted = per_receive.min(max - results.len());
@@ -117,7 +122,11 @@ pub async fn replay(
                 let id = message.message_id().unwrap_or_default().to_owned();
                 let receipt = message.receipt_handle().unwrap_or_default().to_owned();
                 if !read.insert(id.clone()) {
-                    // Back after its visibility ran out: not replayed twice in one run.
+                    // Back after its visibility ran out: not replayed twice in one run, and
+                    // hidden again so the run can read the others.
+                    if apply {
+                        hide_for_the_run(clients, from, &receipt).await;
+                    }
                     kept.insert(id, receipt);
                     continue;
                 }
@@ -140,8 +149,14 @@ pub async fn replay(
                 }
                 results.push(result);
             }
-            // Empty, or only messages this run has read: the queue has gone round.
-            if new == 0 {
+            // Empty: nothing left to read. Only messages this run has read: a dry run has
+            // gone round the queue; an `--apply` run hid them again and goes on, unless that
+            // keeps happening.
+            if messages.is_empty() {
+                break;
+            }
+            rounds_without_news = if new == 0 { rounds_without_news + 1 } else { 0 };
+            if rounds_without_news > 0 && (!apply || rounds_without_news >= ROUNDS_WITHOUT_NEWS) {
                 break;
             }
         }

@@ -84,8 +84,11 @@ pub struct Coverage {
 }
 
 /// Lists and reconciles every object under `target`, `concurrency` at once, handing each
-/// report to `each` as it is made (in completion order). When `stop` completes, no new object
-/// starts; those in flight finish and are handed over.
+/// report to `each` as it is made (in completion order). When `stop` completes — or the
+/// listing or `each` fails — no new object starts; those in flight finish and are handed over
+/// (after a failure of `each`, still offered to it), so the output can be closed and the
+/// journal holds every object that was worked on. The first such failure comes back beside
+/// the totals.
 #[allow(clippy::too_many_arguments)]
 pub async fn scan<S, F>(
     store: &S,
@@ -97,15 +100,18 @@ pub async fn scan<S, F>(
     progress: &ProgressBar,
     stop: F,
     mut each: impl FnMut(ObjectReport) -> Result<(), CliError>,
-) -> Result<ScanTotals, CliError>
+) -> (ScanTotals, Option<CliError>)
 where
     S: ObjectStore,
     F: Future<Output = ()>,
 {
     let stopped = AtomicBool::new(false);
+    let halt = tokio::sync::Notify::new();
     let stop = async {
-        stop.await;
-        stopped.store(true, Ordering::Relaxed);
+        tokio::select! {
+            () = stop => stopped.store(true, Ordering::Relaxed),
+            () = halt.notified() => {}
+        }
     };
     let reports = list(store, target, progress)
         .take_until(stop)
@@ -130,19 +136,31 @@ where
         .try_buffer_unordered(concurrency.max(1));
     let mut reports = std::pin::pin!(reports);
     let mut totals = ScanTotals::default();
-    while let Some(done) = reports.try_next().await.map_err(|source| CliError::List {
-        bucket: target.bucket.clone(),
-        prefix: target.key.clone(),
-        source,
-    })? {
+    let mut failure: Option<CliError> = None;
+    while let Some(done) = reports.next().await {
+        let done = match done {
+            Ok(done) => done,
+            Err(source) => {
+                failure.get_or_insert(CliError::List {
+                    bucket: target.bucket.clone(),
+                    prefix: target.key.clone(),
+                    source,
+                });
+                halt.notify_one();
+                continue;
+            }
+        };
         for report in done {
             *totals.summary.entry(report.outcome).or_insert(0) += 1;
             totals.objects += 1;
-            each(report)?;
+            if let Err(err) = each(report) {
+                failure.get_or_insert(err);
+                halt.notify_one();
+            }
         }
     }
-    totals.interrupted = stopped.load(Ordering::Relaxed);
-    Ok(totals)
+    totals.interrupted = stopped.load(Ordering::Relaxed) || failure.is_some();
+    (totals, failure)
 }
 
 /// Whether a rule that may cover `location` backs up every version.
@@ -206,7 +224,7 @@ mod tests {
     ) -> (ScanTotals, Vec<ObjectReport>) {
         let mut reports = Vec::new();
         let hidden = ProgressBar::hidden();
-        let totals = scan(
+        let (totals, failure) = scan(
             store,
             policy,
             target,
@@ -220,8 +238,8 @@ mod tests {
                 Ok(())
             },
         )
-        .await
-        .unwrap();
+        .await;
+        assert!(failure.is_none(), "{failure:?}");
         (totals, reports)
     }
 
@@ -293,7 +311,8 @@ mod tests {
                 Ok(())
             },
         );
-        let totals = run.await.unwrap();
+        let (totals, failure) = run.await;
+        assert!(failure.is_none(), "{failure:?}");
         assert_eq!(
             totals.objects, 4,
             "two objects, two noncurrent versions: {reports:?}"
@@ -334,7 +353,7 @@ mod tests {
                 Ok(())
             },
         );
-        again.await.unwrap();
+        assert!(again.await.1.is_none());
         // (Conditional copies S3 refuses with 412 are still requests, so count versions.)
         assert_eq!(
             store.inner().versions("backup", "src/k").len(),
@@ -342,6 +361,46 @@ mod tests {
             "a second scan copies nothing: {second:?}"
         );
         assert!(second.iter().all(|r| r.actions.is_empty()), "{second:?}");
+    }
+
+    /// A failure of `each` (the journal cannot be written) stops new work like a Ctrl-C: the
+    /// objects in flight finish and are still offered, and the failure comes back.
+    #[tokio::test]
+    async fn a_failing_sink_stops_new_work_and_finishes_what_started() {
+        let memory = MemoryStore::new();
+        memory.create_bucket("src");
+        memory.create_bucket("backup");
+        for i in 0..2500 {
+            memory.put("src", &format!("k{i:05}"), b"x", "text/plain");
+        }
+        let store = CountingStore::new(memory);
+        let policy = parse_policy("backup: backup").unwrap();
+        let target: S3Url = "s3://src".parse().unwrap();
+        let hidden = ProgressBar::hidden();
+        let mut offered = 0;
+        let (totals, failure) = scan(
+            &store,
+            &policy,
+            &target,
+            &Options::default(),
+            Coverage::default(),
+            8,
+            &hidden,
+            std::future::pending(),
+            |_| {
+                offered += 1;
+                if offered == 50 {
+                    return Err(CliError::Usage("disk full".into()));
+                }
+                Ok(())
+            },
+        )
+        .await;
+        assert!(matches!(failure, Some(CliError::Usage(_))), "{failure:?}");
+        assert!(totals.interrupted);
+        assert!(totals.objects < 2500, "stopped early: {}", totals.objects);
+        assert_eq!(offered, totals.objects, "every finished object was offered");
+        assert_eq!(store.inner().keys("backup").len(), totals.objects);
     }
 
     /// A stop (Ctrl-C) before the listing is done: no new object starts, every object that
@@ -382,7 +441,7 @@ mod tests {
             },
         )
         .await
-        .unwrap();
+        .0;
         assert!(totals.interrupted);
         assert!(totals.objects < 2500, "stopped early: {}", totals.objects);
         assert_eq!(totals.objects, reports.len());

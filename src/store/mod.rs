@@ -342,6 +342,10 @@ impl StoreError {
                             // A completion whose parts S3 found not to be the source's bytes:
                             // the upload was aborted, and the retry copies afresh.
                             | "BadDigest"
+                            // A completion naming a part ETag S3 no longer has: a part left in
+                            // flight at a deadline landed after the retry copied it again. The
+                            // upload is aborted, and the retry copies afresh.
+                            | "InvalidPart"
                             // Credentials that expired mid-run: the SDK fetches new ones.
                             | "ExpiredToken"
                             | "TokenRefreshRequired"
