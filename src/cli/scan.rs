@@ -215,12 +215,13 @@ mod tests {
     use crate::store::counting::CountingStore;
     use crate::store::memory::MemoryStore;
 
+    /// Scans to the end (no stop), 8 at once, and returns every report.
     async fn run<S: ObjectStore>(
         store: &S,
         policy: &Policy,
         target: &S3Url,
         options: &Options,
-        stop: impl Future<Output = ()>,
+        coverage: Coverage,
     ) -> (ScanTotals, Vec<ObjectReport>) {
         let mut reports = Vec::new();
         let hidden = ProgressBar::hidden();
@@ -229,10 +230,10 @@ mod tests {
             policy,
             target,
             options,
-            Coverage::default(),
+            coverage,
             8,
             &hidden,
-            stop,
+            std::future::pending(),
             |r| {
                 reports.push(r);
                 Ok(())
@@ -259,8 +260,7 @@ mod tests {
             dry_run: true,
             ..Options::default()
         };
-        let never = std::future::pending();
-        let (totals, reports) = run(&store, &policy, &target, &dry, never).await;
+        let (totals, reports) = run(&store, &policy, &target, &dry, Coverage::default()).await;
         assert_eq!((totals.objects, reports.len()), (1203, 1203));
         assert_eq!(totals.summary[&Outcome::Planned], 1203);
         assert!(!totals.interrupted);
@@ -268,9 +268,9 @@ mod tests {
         assert_eq!(store.counts().writes(), 0);
 
         let apply = Options::default();
-        let (totals, _) = run(&store, &policy, &target, &apply, std::future::pending()).await;
+        let (totals, _) = run(&store, &policy, &target, &apply, Coverage::default()).await;
         assert_eq!(totals.summary[&Outcome::Applied], 1203);
-        let (again, _) = run(&store, &policy, &target, &apply, std::future::pending()).await;
+        let (again, _) = run(&store, &policy, &target, &apply, Coverage::default()).await;
         assert_eq!(again.summary[&Outcome::Compliant], 1203);
     }
 
@@ -294,25 +294,8 @@ mod tests {
                 .unwrap();
         let target: S3Url = "s3://src".parse().unwrap();
         let versions = Coverage { versions: true };
-        let mut reports = Vec::new();
-        let hidden = ProgressBar::hidden();
         let options = Options::default();
-        let run = scan(
-            &store,
-            &policy,
-            &target,
-            &options,
-            versions,
-            4,
-            &hidden,
-            std::future::pending(),
-            |r| {
-                reports.push(r);
-                Ok(())
-            },
-        );
-        let (totals, failure) = run.await;
-        assert!(failure.is_none(), "{failure:?}");
+        let (totals, reports) = run(&store, &policy, &target, &options, versions).await;
         assert_eq!(
             totals.objects, 4,
             "two objects, two noncurrent versions: {reports:?}"
@@ -338,22 +321,7 @@ mod tests {
         );
 
         let kept = store.inner().versions("backup", "src/k").len();
-        let mut second = Vec::new();
-        let again = scan(
-            &store,
-            &policy,
-            &target,
-            &options,
-            versions,
-            4,
-            &hidden,
-            std::future::pending(),
-            |r| {
-                second.push(r);
-                Ok(())
-            },
-        );
-        assert!(again.await.1.is_none());
+        let (_, second) = run(&store, &policy, &target, &options, versions).await;
         // (Conditional copies S3 refuses with 412 are still requests, so count versions.)
         assert_eq!(
             store.inner().versions("backup", "src/k").len(),
@@ -363,38 +331,56 @@ mod tests {
         assert!(second.iter().all(|r| r.actions.is_empty()), "{second:?}");
     }
 
+    /// `count` objects to back up, more than a scan of 8 at once finishes before a stop.
+    fn many_objects(count: usize) -> (CountingStore<MemoryStore>, Policy, S3Url) {
+        let memory = MemoryStore::new();
+        memory.create_bucket("src");
+        memory.create_bucket("backup");
+        for i in 0..count {
+            memory.put("src", &format!("k{i:05}"), b"x", "text/plain");
+        }
+        let policy = parse_policy("backup: backup").unwrap();
+        let target: S3Url = "s3://src".parse().unwrap();
+        (CountingStore::new(memory), policy, target)
+    }
+
+    /// An applying scan of `many_objects`, 8 at once.
+    async fn apply_all(
+        store: &CountingStore<MemoryStore>,
+        policy: &Policy,
+        target: &S3Url,
+        stop: impl Future<Output = ()>,
+        each: impl FnMut(ObjectReport) -> Result<(), CliError>,
+    ) -> (ScanTotals, Option<CliError>) {
+        let hidden = ProgressBar::hidden();
+        let options = Options::default();
+        scan(
+            store,
+            policy,
+            target,
+            &options,
+            Coverage::default(),
+            8,
+            &hidden,
+            stop,
+            each,
+        )
+        .await
+    }
+
     /// A failure of `each` (the journal cannot be written) stops new work like a Ctrl-C: the
     /// objects in flight finish and are still offered, and the failure comes back.
     #[tokio::test]
     async fn a_failing_sink_stops_new_work_and_finishes_what_started() {
-        let memory = MemoryStore::new();
-        memory.create_bucket("src");
-        memory.create_bucket("backup");
-        for i in 0..2500 {
-            memory.put("src", &format!("k{i:05}"), b"x", "text/plain");
-        }
-        let store = CountingStore::new(memory);
-        let policy = parse_policy("backup: backup").unwrap();
-        let target: S3Url = "s3://src".parse().unwrap();
-        let hidden = ProgressBar::hidden();
+        let (store, policy, target) = many_objects(2500);
         let mut offered = 0;
-        let (totals, failure) = scan(
-            &store,
-            &policy,
-            &target,
-            &Options::default(),
-            Coverage::default(),
-            8,
-            &hidden,
-            std::future::pending(),
-            |_| {
-                offered += 1;
-                if offered == 50 {
-                    return Err(CliError::Usage("disk full".into()));
-                }
-                Ok(())
-            },
-        )
+        let (totals, failure) = apply_all(&store, &policy, &target, std::future::pending(), |_| {
+            offered += 1;
+            if offered == 50 {
+                return Err(CliError::Usage("disk full".into()));
+            }
+            Ok(())
+        })
         .await;
         assert!(matches!(failure, Some(CliError::Usage(_))), "{failure:?}");
         assert!(totals.interrupted);
@@ -407,39 +393,20 @@ mod tests {
     /// started is finished and handed over, and the totals say the scan was interrupted.
     #[tokio::test]
     async fn a_stop_finishes_what_started_and_starts_nothing_new() {
-        let memory = MemoryStore::new();
-        memory.create_bucket("src");
-        memory.create_bucket("backup");
-        for i in 0..2500 {
-            memory.put("src", &format!("k{i:05}"), b"x", "text/plain");
-        }
-        let store = CountingStore::new(memory);
-        let policy = parse_policy("backup: backup").unwrap();
-        let target: S3Url = "s3://src".parse().unwrap();
+        let (store, policy, target) = many_objects(2500);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut tx = Some(tx);
         let mut reports = Vec::new();
-        let hidden = ProgressBar::hidden();
         let stop = async {
             let _ = rx.await;
         };
-        let totals = scan(
-            &store,
-            &policy,
-            &target,
-            &Options::default(),
-            Coverage::default(),
-            8,
-            &hidden,
-            stop,
-            |r| {
-                reports.push(r);
-                if reports.len() == 100 {
-                    tx.take().map(|tx| tx.send(()));
-                }
-                Ok(())
-            },
-        )
+        let totals = apply_all(&store, &policy, &target, stop, |r| {
+            reports.push(r);
+            if reports.len() == 100 {
+                tx.take().map(|tx| tx.send(()));
+            }
+            Ok(())
+        })
         .await
         .0;
         assert!(totals.interrupted);
