@@ -9,7 +9,7 @@ mod support;
 
 use std::sync::Arc;
 
-use s3_policy_processor::object::{Checksum, ObjectLocation, StorageClass};
+use s3_policy_processor::object::{Checksum, ObjectLocation};
 use s3_policy_processor::store::s3::S3Store;
 use s3_policy_processor::store::{
     CompleteRequest, CompletedPart, ExpectedObject, MultipartStart, ObjectStore, StoreError,
@@ -119,17 +119,7 @@ fn multipart_answers(request: &Recorded) -> Reply {
 }
 
 fn start(algorithm: &'static str) -> MultipartStart {
-    MultipartStart {
-        destination: ObjectLocation::current("dst", "k"),
-        storage_class: StorageClass::Standard,
-        encryption: None,
-        content_type: None,
-        content_headers: Default::default(),
-        metadata: Default::default(),
-        tags: Default::default(),
-        website_redirect: None,
-        checksum_algorithm: Some(algorithm),
-    }
+    support::plain_multipart_start(ObjectLocation::current("dst", "k"), algorithm)
 }
 
 /// CreateMultipartUpload: `x-amz-checksum-algorithm` names the source's algorithm, every one of

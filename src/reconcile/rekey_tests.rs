@@ -41,6 +41,11 @@ fn event(key: &str) -> ObjectRef {
     }
 }
 
+/// Reconciles `src-bucket/a`'s created event on a server that does what `server` says.
+async fn reconcile_a(store: &Store, policy: &Policy, server: ServerSupport) -> ObjectReport {
+    reconcile(store, policy, &event("a"), &options(server)).await
+}
+
 fn is_under_the_key(object: &crate::store::memory::StoredObject) -> bool {
     object.encryption
         == ActualEncryption::Kms {
@@ -110,13 +115,7 @@ async fn an_archived_object_is_re_keyed_without_a_restore() {
     let mut archived = memory(&store).object("src-bucket", "a").unwrap();
     archived.storage_class = StorageClass::DeepArchive;
     memory(&store).put_object("src-bucket", "a", archived);
-    let report = reconcile(
-        &store,
-        &policy,
-        &event("a"),
-        &options(ServerSupport::S3_WITH_READS),
-    )
-    .await;
+    let report = reconcile_a(&store, &policy, ServerSupport::S3_WITH_READS).await;
     assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
     let object = memory(&store).object("src-bucket", "a").unwrap();
     assert!(is_under_the_key(&object));
@@ -174,13 +173,7 @@ async fn a_refusal_of_one_object_falls_back_for_it_only() {
 #[tokio::test]
 async fn it_is_never_sent_to_a_server_not_known_to_have_it() {
     let (store, policy) = setup();
-    let report = reconcile(
-        &store,
-        &policy,
-        &event("a"),
-        &options(ServerSupport::MINIMAL),
-    )
-    .await;
+    let report = reconcile_a(&store, &policy, ServerSupport::MINIMAL).await;
     assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
     assert_eq!(store.counts().rekeys, 0);
     assert!(is_under_the_key(
@@ -199,13 +192,7 @@ async fn a_fallback_after_the_backup_does_not_copy_the_backup_again() {
         "backup: backup-bucket\nencryption: {{ algorithm: aws:kms, kms_key_id: \"{KEY}\", bucket_key: true }}"
     ))
     .unwrap();
-    let report = reconcile(
-        &store,
-        &policy,
-        &event("a"),
-        &options(ServerSupport::S3_WITH_READS),
-    )
-    .await;
+    let report = reconcile_a(&store, &policy, ServerSupport::S3_WITH_READS).await;
     assert_eq!(report.outcome, Outcome::Applied, "{report:?}");
     let names: Vec<&str> = report.actions.iter().map(Action::name).collect();
     assert_eq!(names, ["backup", "rewrite"], "{report:?}");

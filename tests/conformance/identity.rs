@@ -13,13 +13,13 @@ use aws_sdk_s3::types::{
     ObjectLockRetentionMode,
 };
 use s3_policy_processor::handler::Processor;
-use s3_policy_processor::object::{Checksum, ObjectLocation, StorageClass};
+use s3_policy_processor::object::{Checksum, ObjectLocation};
 use s3_policy_processor::reconcile::Outcome;
 use s3_policy_processor::store::counting::CountingStore;
 use s3_policy_processor::store::s3::S3Store;
 use s3_policy_processor::store::server::ServerSupport;
 use s3_policy_processor::store::{
-    CompleteRequest, ExpectedObject, MultipartStart, ObjectStore, PartCopy, WriteCondition,
+    CompleteRequest, ExpectedObject, ObjectStore, PartCopy, WriteCondition,
 };
 
 use super::support::race_proxy::{Moment, RaceProxy, Upload};
@@ -237,17 +237,10 @@ pub async fn s3_refuses_a_completion_whose_parts_are_not_the_sources(env: &Env) 
     let algorithm = a.algorithm;
     let destination = ObjectLocation::current(&backup, "copy.bin");
     let upload_id = store
-        .create_multipart_upload(&MultipartStart {
-            destination: destination.clone(),
-            storage_class: StorageClass::Standard,
-            encryption: None,
-            content_type: None,
-            content_headers: Default::default(),
-            metadata: Default::default(),
-            tags: Default::default(),
-            website_redirect: None,
-            checksum_algorithm: Some(algorithm),
-        })
+        .create_multipart_upload(&super::support::plain_multipart_start(
+            destination.clone(),
+            algorithm,
+        ))
         .await
         .expect("create");
     let mut parts = Vec::new();

@@ -499,3 +499,22 @@ pub async fn keys(client: &Client, bucket: &str) -> Vec<String> {
         .filter_map(|o| o.key().map(str::to_owned))
         .collect()
 }
+
+/// A multipart upload at `destination` with nothing set but the checksum algorithm (STANDARD,
+/// the bucket's encryption, no headers, metadata or tags).
+pub fn plain_multipart_start(
+    destination: s3_policy_processor::object::ObjectLocation,
+    algorithm: &'static str,
+) -> s3_policy_processor::store::MultipartStart {
+    s3_policy_processor::store::MultipartStart {
+        destination,
+        storage_class: s3_policy_processor::object::StorageClass::Standard,
+        encryption: None,
+        content_type: None,
+        content_headers: Default::default(),
+        metadata: Default::default(),
+        tags: Default::default(),
+        website_redirect: None,
+        checksum_algorithm: Some(algorithm),
+    }
+}
