@@ -204,12 +204,23 @@ impl Policy {
     /// these decide it (as an event tells them, before any HEAD); `None` when no rule matches
     /// or one that might match looks at the content type.
     pub fn rule_before_head(&self, bucket: &str, key: &str, size: u64) -> Option<&Rule> {
+        match self.rule_by_key_and_size(bucket, key, size) {
+            KeyAndSizeMatch::Rule(rule) => Some(rule),
+            KeyAndSizeMatch::NeedsContentType(_) | KeyAndSizeMatch::NoRule => None,
+        }
+    }
+
+    /// What bucket, key and size alone tell of the rule [`Policy::rule_for`] picks: the rule, or
+    /// the first rule that might match but looks at the content type, or that no rule matches.
+    pub fn rule_by_key_and_size(&self, bucket: &str, key: &str, size: u64) -> KeyAndSizeMatch<'_> {
         for rule in &self.rules {
-            if rule.matcher.matches_key_and_size(bucket, key, size)? {
-                return Some(rule);
+            match rule.matcher.matches_key_and_size(bucket, key, size) {
+                Some(true) => return KeyAndSizeMatch::Rule(rule),
+                Some(false) => {}
+                None => return KeyAndSizeMatch::NeedsContentType(rule),
             }
         }
-        None
+        KeyAndSizeMatch::NoRule
     }
 
     /// Every KMS key the policy names, for resolution at cold start.
@@ -223,6 +234,18 @@ impl Policy {
             })
         })
     }
+}
+
+/// What bucket, key and size alone tell of an object's rule ([`Policy::rule_by_key_and_size`]).
+#[derive(Debug, Clone, Copy)]
+pub enum KeyAndSizeMatch<'a> {
+    /// This rule applies.
+    Rule(&'a Rule),
+    /// This rule, the first that might, applies only if the content type matches (which only
+    /// HEAD tells).
+    NeedsContentType(&'a Rule),
+    /// No rule applies.
+    NoRule,
 }
 
 #[cfg(test)]
