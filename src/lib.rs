@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod handler;
+pub mod inventory;
 pub mod keys;
 pub mod kms_aliases;
 pub mod lambda;

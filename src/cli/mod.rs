@@ -8,7 +8,10 @@
 //! (tables, CSV, JSON).
 
 pub mod batch_report;
+pub mod fetched;
 pub mod interrupt;
+pub mod inventory;
+pub mod inventory_output;
 pub mod journal;
 pub mod manifest;
 pub mod output;
@@ -102,6 +105,55 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Judge every object of an S3 Inventory delivery against the policy, with no request per
+    /// object: a drift report (objects, bytes and estimated cost per rule, outcome and reason),
+    /// a Batch Operations manifest of only the objects that need or may need work, and the
+    /// `create-job` input that runs the function over it.
+    Inventory {
+        /// The policy.
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The delivery's `manifest.json`, a path or `s3://bucket/key` (its `manifest.checksum`
+        /// and data files are found from it).
+        source: String,
+        /// Write the Batch Operations manifest (CSV `bucket,key[,version]`, keys URL-encoded)
+        /// of the objects that need or may need work here.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// Upload that manifest to `s3://bucket/key` (PutObject), for the job.
+        #[arg(long, value_name = "S3_URL")]
+        upload_manifest: Option<S3Url>,
+        /// Write the `aws s3control create-job --cli-input-json` input here; needs
+        /// `--upload-manifest`, `--function`, `--role` and `--report`.
+        #[arg(long, value_name = "FILE", requires_all = ["upload_manifest", "function", "role", "report"])]
+        job: Option<PathBuf>,
+        /// The function's ARN (the stack's `FunctionArn` output).
+        #[arg(long, value_name = "ARN")]
+        function: Option<String>,
+        /// The role Batch Operations assumes (the `BatchOperationsRoleArn` output).
+        #[arg(long, value_name = "ARN")]
+        role: Option<String>,
+        /// Where the job's completion report goes, `s3://bucket/prefix` (the stack's role may
+        /// write under `batch-reports/` of the backup bucket).
+        #[arg(long, value_name = "S3_URL")]
+        report: Option<S3Url>,
+        /// Create the job ready to run (default: it waits for `update-job-status
+        /// --requested-job-status Ready`).
+        #[arg(long)]
+        no_confirmation: bool,
+        /// The job's priority.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..))]
+        priority: i32,
+        /// Prices that differ from the built-in table (YAML or JSON; `s3pp prices` prints it).
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
+        /// Output format (`table` or `json`).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Print the built-in price table `s3pp inventory` estimates costs with (YAML), to start a
+    /// `--prices` file from.
+    Prices,
     /// Send failed events back to the function: the failure queue's records (direct delivery)
     /// or the dead-letter queue's events (queue delivery). A dry run unless `--apply`; a
     /// message is deleted only once its event was processed (or queued) again.
@@ -389,19 +441,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
                     "batch-report prints a table or JSON (--format table|json)".into(),
                 ));
             }
-            let source = batch_report::Source::parse(&source)?;
-            let s3 = match &source {
-                batch_report::Source::S3 { .. } => {
-                    let force_path_style =
-                        crate::config::force_path_style(|n| std::env::var(n).ok())?;
-                    let sdk_config = crate::setup::sdk_config().await;
-                    let config = aws_sdk_s3::config::Builder::from(&sdk_config)
-                        .force_path_style(force_path_style)
-                        .build();
-                    Some(aws_sdk_s3::Client::from_conf(config))
-                }
-                batch_report::Source::Local(_) => None,
-            };
+            let source =
+                fetched::Source::parse(&source, "the report's manifest.json or a result file")?;
+            let s3 = fetched::client_for(&[&source]).await?;
             let mut manifest_file = failed_manifest
                 .as_ref()
                 .map(|path| std::fs::File::create(path).map(std::io::BufWriter::new))
@@ -418,6 +460,140 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Inventory {
+            policy,
+            source,
+            manifest,
+            upload_manifest,
+            job,
+            function,
+            role,
+            report,
+            no_confirmation,
+            priority,
+            prices,
+            format,
+        } => {
+            if format == Format::Csv {
+                return Err(CliError::Usage(
+                    "inventory prints a table or JSON (--format table|json); the CSV it writes is --manifest".into(),
+                ));
+            }
+            let config = load_config(&policy)?;
+            let prices = match prices {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        CliError::Usage(format!("cannot read {}: {e}", path.display()))
+                    })?;
+                    crate::inventory::prices::Prices::with_overrides(
+                        &text,
+                        &path.display().to_string(),
+                    )
+                    .map_err(|e| CliError::Usage(e.to_string()))?
+                }
+                None => crate::inventory::prices::Prices::default(),
+            };
+            let source = fetched::Source::parse(&source, "the inventory's manifest.json")?;
+            let needs_s3 =
+                matches!(source, fetched::Source::S3 { .. }) || upload_manifest.is_some();
+            let s3 = if needs_s3 {
+                Some(fetched::s3_client().await?)
+            } else {
+                None
+            };
+            let temporary = match (&manifest, &upload_manifest) {
+                (None, Some(_)) => Some(
+                    tempfile::Builder::new()
+                        .prefix("s3pp-manifest-")
+                        .tempfile()?,
+                ),
+                _ => None,
+            };
+            let manifest_path = manifest
+                .clone()
+                .or_else(|| temporary.as_ref().map(|t| t.path().to_owned()));
+            let mut manifest_file = manifest_path
+                .as_ref()
+                .map(inventory::create_manifest_file)
+                .transpose()?;
+            let settings = inventory::Settings {
+                policy: &config.policy,
+                update_encryption: config.server.update_object_encryption,
+                prices: &prices,
+                copy: &config.copy,
+            };
+            let run = inventory::read(
+                &source,
+                s3.as_ref(),
+                &settings,
+                manifest_file.as_mut().map(|f| f as &mut dyn std::io::Write),
+            )
+            .await?;
+            drop(manifest_file);
+            let mut notes = Vec::new();
+            if let Some(path) = &manifest {
+                notes.push(format!(
+                    "manifest: {} objects -> {}",
+                    run.manifest_rows,
+                    path.display()
+                ));
+            }
+            if let (Some(target), Some(path)) = (&upload_manifest, &manifest_path) {
+                let client = s3
+                    .as_ref()
+                    .ok_or_else(|| CliError::Usage("no S3 client".into()))?;
+                let uploaded = inventory::upload(client, path, target).await?;
+                notes.push(format!(
+                    "manifest uploaded: s3://{}/{} (ETag {})",
+                    target.bucket, target.key, uploaded.etag
+                ));
+                if let (Some(job_path), Some(function), Some(role), Some(report)) =
+                    (&job, function, role, report)
+                {
+                    let spec = crate::inventory::job::JobSpec {
+                        function_arn: function,
+                        role_arn: role,
+                        manifest: crate::inventory::job::ManifestObject {
+                            bucket: target.bucket.clone(),
+                            key: target.key.clone(),
+                            etag: uploaded.etag,
+                            version_id: uploaded.version_id,
+                            with_versions: run.with_versions,
+                        },
+                        report_bucket: report.bucket,
+                        report_prefix: report.key,
+                        confirmation_required: !no_confirmation,
+                        priority,
+                        description: format!(
+                            "s3pp backfill of s3://{}: {} objects from the inventory of {}",
+                            run.source_bucket,
+                            run.manifest_rows,
+                            inventory_output::epoch_date(run.taken)
+                        ),
+                    };
+                    let input = crate::inventory::job::create_job_input(&spec)
+                        .map_err(|e| CliError::Usage(e.to_string()))?;
+                    let text =
+                        serde_json::to_string_pretty(&input).map_err(std::io::Error::from)?;
+                    std::fs::write(job_path, format!("{text}\n"))?;
+                    notes.push(format!(
+                        "job: aws s3control create-job --cli-input-json file://{}",
+                        job_path.display()
+                    ));
+                }
+            }
+            inventory_output::write_inventory(&mut out, &run, &notes, format)?;
+            Ok(if run.report.bad_rows.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Prices => {
+            use std::io::Write;
+            out.write_all(crate::inventory::prices::DEFAULT_PRICES.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Replay {
             from,

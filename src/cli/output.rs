@@ -11,7 +11,8 @@ use super::scan::ScanTotals;
 use crate::plan::Action;
 use crate::reconcile::{ObjectReport, Outcome};
 
-fn table(header: &[&str]) -> Table {
+/// A table with our style and this header.
+pub(super) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod cfn;
+pub mod cli_process;
 pub mod fault_proxy;
+pub mod inventory_files;
 pub mod localstack;
 pub mod race_proxy;
 pub mod recording_server;

@@ -1,0 +1,536 @@
+//! Each inventory row judged through the function's own rule matching
+//! ([`Policy::rule_by_key_and_size`]) and planner ([`plan`]), never a second copy of the rules.
+//!
+//! An inventory row says less than HEAD: never the KMS key id, the tags, the content type, the
+//! ACL or the backup's state, and some reports leave out fields. Where the row is silent, the
+//! object is planned twice: once assuming each unknown is already as the rule wants (the
+//! *best case*), once assuming it is not (the *worst case*). Work in the best case is certain:
+//! the object needs work. Work only in the worst case depends on what the inventory cannot say:
+//! the object is *to check*, never compliant. Only an object with no work in either is
+//! compliant. Whatever the verdict, the function decides again from HEAD when it runs.
+
+use serde::Serialize;
+
+use super::{Row, Timestamp};
+use crate::annotations::Annotations;
+use crate::object::{
+    ActualEncryption, ArchiveState, ObjectHead, ObjectLocation, ObjectLock, StorageClass, Tags,
+};
+use crate::plan::{Action, BackupState, Plan, PlanInput, plan};
+use crate::policy::{EncryptionSpec, KeyAndSizeMatch, Policy, Rule};
+
+/// What the inventory says of an object, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Needs work whatever the inventory leaves unsaid.
+    NeedsWork,
+    /// May need work: what decides it is not in the inventory.
+    ToCheck,
+    /// In line as far as anything can be known without HEAD: no work in the worst case.
+    Compliant,
+    /// Left as it is on purpose (archived, locked, cost guard, a key the function cannot use).
+    Skipped,
+    /// No rule covers it.
+    NotCovered,
+    /// Not an object the function acts on: a delete marker, a noncurrent version no rule
+    /// backs up, a backup copy.
+    Ignored,
+    /// The row could not be read.
+    Unreadable,
+}
+
+impl Outcome {
+    /// Whether the object goes into the Batch Operations manifest.
+    pub fn needs_invocation(self) -> bool {
+        matches!(self, Self::NeedsWork | Self::ToCheck)
+    }
+
+    /// The snake-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NeedsWork => "needs_work",
+            Self::ToCheck => "to_check",
+            Self::Compliant => "compliant",
+            Self::Skipped => "skipped",
+            Self::NotCovered => "not_covered",
+            Self::Ignored => "ignored",
+            Self::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// Why an object has its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// In another storage class than the rule's.
+    WrongStorageClass,
+    /// Not encrypted as the rule requires (another algorithm, or not encrypted).
+    NotEncryptedAsRequired,
+    /// SSE-KMS as required, but the S3 Bucket Key setting differs.
+    BucketKeySetting,
+    /// Archived; the rule requests a restore, and the copies follow it.
+    RestoreRequested,
+    /// SSE-KMS, but the inventory has no key id and the rule names a key.
+    KmsKeyUnknown,
+    /// The rule requires tags; the inventory has none.
+    TagsUnknown,
+    /// The rule keeps a backup; whether it is current is not in the inventory.
+    BackupUnknown,
+    /// The rule removes public ACL grants; the inventory has no ACL.
+    AclUnknown,
+    /// A rule that might cover it looks at the content type.
+    ContentTypeUnknown,
+    /// The report has no EncryptionStatus (or BucketKeyStatus) field.
+    EncryptionUnknown,
+    /// The report has no StorageClass (or IntelligentTieringAccessTier) field.
+    StorageClassUnknown,
+    /// The report has no Object Lock fields, and a rewrite depends on them.
+    ObjectLockUnknown,
+    /// The row has no size (which the rule's matching or cost guard needs).
+    SizeUnknown,
+    /// Archived, and the rule requests no restore.
+    Archived,
+    /// Under Object Lock (retention or legal hold): no rewrite.
+    ObjectLocked,
+    /// Below `ia_min_size` for the rule's class.
+    CostGuard,
+    /// SSE-C: the function never has the key.
+    CustomerKey,
+    /// An encryption a rewrite cannot keep (DSSE-KMS).
+    EncryptionKept,
+    /// Something else the plan leaves undone (its own words are in `s3pp plan`).
+    OtherUnmet,
+    /// No rule covers it.
+    NoRule,
+    /// A delete marker.
+    DeleteMarker,
+    /// A noncurrent version, and its rule keeps only the current one.
+    NoncurrentVersion,
+    /// In a rule's backup location.
+    BackupCopy,
+    /// The row could not be read.
+    BadRow,
+}
+
+impl Reason {
+    /// The snake-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WrongStorageClass => "wrong_storage_class",
+            Self::NotEncryptedAsRequired => "not_encrypted_as_required",
+            Self::BucketKeySetting => "bucket_key_setting",
+            Self::RestoreRequested => "restore_requested",
+            Self::KmsKeyUnknown => "kms_key_unknown",
+            Self::TagsUnknown => "tags_unknown",
+            Self::BackupUnknown => "backup_unknown",
+            Self::AclUnknown => "acl_unknown",
+            Self::ContentTypeUnknown => "content_type_unknown",
+            Self::EncryptionUnknown => "encryption_unknown",
+            Self::StorageClassUnknown => "storage_class_unknown",
+            Self::ObjectLockUnknown => "object_lock_unknown",
+            Self::SizeUnknown => "size_unknown",
+            Self::Archived => "archived",
+            Self::ObjectLocked => "object_locked",
+            Self::CostGuard => "cost_guard",
+            Self::CustomerKey => "customer_key",
+            Self::EncryptionKept => "encryption_kept",
+            Self::OtherUnmet => "other_unmet",
+            Self::NoRule => "no_rule",
+            Self::DeleteMarker => "delete_marker",
+            Self::NoncurrentVersion => "noncurrent_version",
+            Self::BackupCopy => "backup_copy",
+            Self::BadRow => "bad_row",
+        }
+    }
+}
+
+/// The judgement of one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict<'p> {
+    /// The rule that covers it (or might, for [`Reason::ContentTypeUnknown`]).
+    pub rule: Option<&'p str>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Why, sorted and without repeats.
+    pub reasons: Vec<Reason>,
+    /// The worst case's actions: all the function might do (what the cost estimate counts).
+    pub actions: Vec<Action>,
+}
+
+impl<'p> Verdict<'p> {
+    fn new(rule: Option<&'p str>, outcome: Outcome, reasons: Vec<Reason>) -> Self {
+        Self {
+            rule,
+            outcome,
+            reasons,
+            actions: Vec::new(),
+        }
+    }
+}
+
+/// Judges rows against one policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Judge<'p> {
+    policy: &'p Policy,
+    /// When the inventory was taken (seconds since the epoch): a retention that ended before
+    /// it has ended.
+    as_of: i64,
+    /// Whether an encryption-only change may use UpdateObjectEncryption, as the function would.
+    update_encryption: bool,
+}
+
+impl<'p> Judge<'p> {
+    /// A judge for `policy`, for an inventory taken at `as_of`.
+    pub fn new(policy: &'p Policy, as_of: i64, update_encryption: bool) -> Self {
+        Self {
+            policy,
+            as_of,
+            update_encryption,
+        }
+    }
+
+    /// The verdict on one row.
+    pub fn judge(&self, row: &Row<'_>) -> Verdict<'p> {
+        if row.is_delete_marker == Some(true) {
+            return Verdict::new(None, Outcome::Ignored, vec![Reason::DeleteMarker]);
+        }
+        if let Some(rule) = self.policy.backup_rule_for(row.bucket, &row.key) {
+            return Verdict::new(Some(&rule.name), Outcome::Ignored, vec![Reason::BackupCopy]);
+        }
+        let Some(size) = row.size else {
+            return Verdict::new(None, Outcome::ToCheck, vec![Reason::SizeUnknown]);
+        };
+        let rule = match self.policy.rule_by_key_and_size(row.bucket, &row.key, size) {
+            KeyAndSizeMatch::Rule(rule) => rule,
+            KeyAndSizeMatch::NeedsContentType(rule) => {
+                return Verdict::new(
+                    Some(&rule.name),
+                    Outcome::ToCheck,
+                    vec![Reason::ContentTypeUnknown],
+                );
+            }
+            KeyAndSizeMatch::NoRule => {
+                return Verdict::new(None, Outcome::NotCovered, vec![Reason::NoRule]);
+            }
+        };
+        if row.is_latest == Some(false) {
+            let keeps_versions = rule.backup.as_ref().is_some_and(|b| b.all_versions);
+            return if keeps_versions {
+                Verdict::new(
+                    Some(&rule.name),
+                    Outcome::ToCheck,
+                    vec![Reason::BackupUnknown],
+                )
+            } else {
+                Verdict::new(
+                    Some(&rule.name),
+                    Outcome::Ignored,
+                    vec![Reason::NoncurrentVersion],
+                )
+            };
+        }
+        self.judge_current(row, size, rule)
+    }
+
+    fn judge_current(&self, row: &Row<'_>, size: u64, rule: &'p Rule) -> Verdict<'p> {
+        let mut unknowns = Vec::new();
+        let best_head = head(row, size, rule, self.as_of, Case::Best, &mut unknowns);
+        let worst_head = head(row, size, rule, self.as_of, Case::Worst, &mut Vec::new());
+        let backup_copy = rule.backup.as_ref().map(|spec| {
+            let mut copy = best_head.clone();
+            copy.location =
+                ObjectLocation::current(&spec.bucket, spec.key_for(row.bucket, &row.key));
+            BackupState::Found(Box::new(copy))
+        });
+        let best = plan(
+            self.input(&best_head, &rule.tags, backup_copy.as_ref()),
+            rule,
+        );
+        let no_tags = Tags::new();
+        let worst = plan(self.input(&worst_head, &no_tags, None), rule);
+        if !rule.tags.is_empty() {
+            unknowns.push(Reason::TagsUnknown);
+        }
+        if rule.backup.is_some()
+            && !worst
+                .actions
+                .iter()
+                .all(|a| !matches!(a, Action::Backup { .. }))
+        {
+            unknowns.push(Reason::BackupUnknown);
+        }
+        let name = Some(rule.name.as_str());
+        let (outcome, mut reasons) = if !best.is_empty() {
+            let reasons = best
+                .actions
+                .iter()
+                .flat_map(|action| certain_reasons(action, &best_head, rule))
+                .collect();
+            (Outcome::NeedsWork, reasons)
+        } else if !worst.is_empty() || rule.remove_public_acl {
+            let mut reasons: Vec<Reason> = unknowns
+                .iter()
+                .copied()
+                .filter(|reason| *reason != Reason::ObjectLockUnknown)
+                .collect();
+            if rule.remove_public_acl {
+                reasons.push(Reason::AclUnknown);
+            }
+            (Outcome::ToCheck, reasons)
+        } else if !worst.unmet.is_empty() {
+            let reasons = unmet_reasons(&worst, &worst_head);
+            if best.unmet.is_empty() || reasons.contains(&Reason::ObjectLockUnknown) {
+                (Outcome::ToCheck, reasons)
+            } else {
+                (Outcome::Skipped, reasons)
+            }
+        } else {
+            (Outcome::Compliant, Vec::new())
+        };
+        reasons.sort_unstable();
+        reasons.dedup();
+        Verdict {
+            rule: name,
+            outcome,
+            reasons,
+            actions: worst.actions,
+        }
+    }
+
+    fn input<'a>(
+        &self,
+        head: &'a ObjectHead,
+        tags: &'a Tags,
+        backup: Option<&'a BackupState>,
+    ) -> PlanInput<'a> {
+        PlanInput {
+            head,
+            tags,
+            backup: backup.unwrap_or(&BackupState::Unread),
+            ia_min_size: self.policy.ia_min_size,
+            acl: None,
+            update_encryption: self.update_encryption,
+            annotations: &Annotations::NotRead,
+            backup_annotations: &Annotations::NotRead,
+        }
+    }
+}
+
+/// Which assumption fills what the row does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    /// As the rule wants.
+    Best,
+    /// Not as the rule wants.
+    Worst,
+}
+
+/// The object as HEAD would report it, where the row says; elsewhere as `case` assumes (each
+/// assumption noted in `unknowns`).
+fn head(
+    row: &Row<'_>,
+    size: u64,
+    rule: &Rule,
+    as_of: i64,
+    case: Case,
+    unknowns: &mut Vec<Reason>,
+) -> ObjectHead {
+    let storage_class = match row.storage_class.filter(|c| !c.is_empty()) {
+        Some(class) => StorageClass::parse(class),
+        None => {
+            if rule.storage_class.is_some() {
+                unknowns.push(Reason::StorageClassUnknown);
+            }
+            match (case, &rule.storage_class) {
+                (Case::Best, Some(wanted)) => wanted.clone(),
+                (Case::Best, None) => StorageClass::Standard,
+                (Case::Worst, _) => StorageClass::Other("not in the inventory".into()),
+            }
+        }
+    };
+    let access_tier = row
+        .access_tier
+        .filter(|t| {
+            t.eq_ignore_ascii_case("ARCHIVE_ACCESS")
+                || t.eq_ignore_ascii_case("DEEP_ARCHIVE_ACCESS")
+        })
+        .map(str::to_ascii_uppercase);
+    let archived = storage_class.is_archive() || access_tier.is_some();
+    ObjectHead {
+        location: ObjectLocation {
+            bucket: row.bucket.to_owned(),
+            key: row.key.clone().into_owned(),
+            version_id: row.version_id.filter(|v| !v.is_empty()).map(str::to_owned),
+        },
+        etag: row.etag.unwrap_or_default().to_owned(),
+        size,
+        last_modified: None,
+        content_type: None,
+        encryption: encryption(row, rule, case, unknowns),
+        storage_class,
+        tag_count: None,
+        archive: archived.then_some(ArchiveState::Archived),
+        website_redirect: None,
+        checksum: None,
+        metadata: Default::default(),
+        content_headers: Default::default(),
+        archive_access_tier: access_tier,
+        object_lock: object_lock(row, as_of, case, unknowns),
+    }
+}
+
+/// The encryption the row states; the KMS key id and a missing field as `case` assumes.
+fn encryption(
+    row: &Row<'_>,
+    rule: &Rule,
+    case: Case,
+    unknowns: &mut Vec<Reason>,
+) -> ActualEncryption {
+    let (wanted_key, wanted_bucket_key) = match &rule.encryption {
+        Some(EncryptionSpec::Kms { key, bucket_key }) => (key.as_ref(), *bucket_key),
+        _ => (None, None),
+    };
+    let bucket_key = match row.bucket_key_status.filter(|s| !s.is_empty()) {
+        Some(status) => status.eq_ignore_ascii_case("ENABLED"),
+        None => {
+            if row.bucket_key_status.is_none() && wanted_bucket_key.is_some() {
+                unknowns.push(Reason::EncryptionUnknown);
+            }
+            match case {
+                Case::Best => wanted_bucket_key.unwrap_or(false),
+                Case::Worst => !wanted_bucket_key.unwrap_or(true),
+            }
+        }
+    };
+    let kms = |unknowns: &mut Vec<Reason>| {
+        if wanted_key.is_some() {
+            unknowns.push(Reason::KmsKeyUnknown);
+        }
+        ActualEncryption::Kms {
+            key_id: match case {
+                Case::Best => wanted_key.map(|k| k.for_request().to_owned()),
+                Case::Worst => None,
+            },
+            bucket_key,
+        }
+    };
+    match row.encryption_status {
+        Some(status) if status.eq_ignore_ascii_case("SSE-S3") => ActualEncryption::Aes256,
+        Some(status) if status.eq_ignore_ascii_case("SSE-KMS") => kms(unknowns),
+        Some(status) if status.eq_ignore_ascii_case("NOT-SSE") || status.is_empty() => {
+            ActualEncryption::NotReported
+        }
+        Some(status) if status.eq_ignore_ascii_case("SSE-C") => ActualEncryption::Other {
+            name: "SSE-C".into(),
+        },
+        Some(other) => ActualEncryption::Other {
+            name: other.to_owned(),
+        },
+        None => {
+            if rule.encryption.is_some() {
+                unknowns.push(Reason::EncryptionUnknown);
+            }
+            match (case, &rule.encryption) {
+                (Case::Best, Some(EncryptionSpec::Aes256))
+                | (Case::Worst, Some(EncryptionSpec::Kms { .. })) => ActualEncryption::Aes256,
+                (Case::Best, Some(EncryptionSpec::Kms { .. })) => kms(&mut Vec::new()),
+                (Case::Worst, Some(EncryptionSpec::Aes256)) => ActualEncryption::NotReported,
+                (_, None) => ActualEncryption::Aes256,
+            }
+        }
+    }
+}
+
+/// Object Lock as the row states it: a legal hold `ON`, or a retention that had not ended
+/// when the inventory was taken, is a lock; a report without the fields says nothing.
+fn object_lock(row: &Row<'_>, as_of: i64, case: Case, unknowns: &mut Vec<Reason>) -> ObjectLock {
+    let (Some(mode), Some(hold)) = (row.lock_mode, row.legal_hold) else {
+        unknowns.push(Reason::ObjectLockUnknown);
+        return match case {
+            Case::Best => ObjectLock::Unlocked,
+            Case::Worst => ObjectLock::Unknown("the inventory has no Object Lock fields".into()),
+        };
+    };
+    if hold.eq_ignore_ascii_case("ON") {
+        return ObjectLock::Locked("legal hold".into());
+    }
+    if mode.is_empty() {
+        return ObjectLock::Unlocked;
+    }
+    let until = row.lock_retain_until.and_then(|t| t.epoch_seconds());
+    match until {
+        Some(until) if until <= as_of => ObjectLock::Unlocked,
+        _ => ObjectLock::Locked(format!(
+            "{} retention until {}",
+            mode.to_ascii_uppercase(),
+            match row.lock_retain_until {
+                Some(Timestamp::Text(t)) if !t.is_empty() => t.to_owned(),
+                Some(Timestamp::Millis(ms)) => format!("{ms} ms after the epoch"),
+                _ => "an unknown date".to_owned(),
+            }
+        )),
+    }
+}
+
+/// Why a best-case action is needed.
+fn certain_reasons(action: &Action, head: &ObjectHead, rule: &Rule) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    let encryption_reason = |reasons: &mut Vec<Reason>| {
+        if let Some(spec) = &rule.encryption
+            && !crate::plan::encryption_complies(spec, &head.encryption)
+        {
+            let same_algorithm = matches!(
+                (spec, &head.encryption),
+                (EncryptionSpec::Kms { .. }, ActualEncryption::Kms { .. })
+            );
+            reasons.push(if same_algorithm {
+                Reason::BucketKeySetting
+            } else {
+                Reason::NotEncryptedAsRequired
+            });
+        }
+    };
+    match action {
+        Action::Rewrite { storage_class, .. } => {
+            if *storage_class != head.storage_class {
+                reasons.push(Reason::WrongStorageClass);
+            }
+            encryption_reason(&mut reasons);
+        }
+        Action::UpdateEncryption { .. } => encryption_reason(&mut reasons),
+        Action::Restore { .. } => reasons.push(Reason::RestoreRequested),
+        Action::Backup { .. } | Action::CopyAnnotations { .. } => {
+            reasons.push(Reason::BackupUnknown)
+        }
+        Action::PutTags { .. } => reasons.push(Reason::TagsUnknown),
+        Action::RemovePublicGrants { .. } => reasons.push(Reason::AclUnknown),
+    }
+    reasons
+}
+
+/// Why the plan leaves requirements unmet, from the object's facts (the plan's own words are
+/// for people; these are for counting).
+fn unmet_reasons(plan: &Plan, head: &ObjectHead) -> Vec<Reason> {
+    plan.unmet
+        .iter()
+        .map(|text| {
+            if text.starts_with("cost guard") {
+                Reason::CostGuard
+            } else if head.archive.is_some() {
+                Reason::Archived
+            } else if matches!(head.object_lock, ObjectLock::Locked(_)) {
+                Reason::ObjectLocked
+            } else if matches!(head.object_lock, ObjectLock::Unknown(_) | ObjectLock::NotReported) {
+                Reason::ObjectLockUnknown
+            } else if matches!(&head.encryption, ActualEncryption::Other { name } if name == "SSE-C") {
+                Reason::CustomerKey
+            } else if matches!(head.encryption, ActualEncryption::Other { .. }) {
+                Reason::EncryptionKept
+            } else {
+                Reason::OtherUnmet
+            }
+        })
+        .collect()
+}
