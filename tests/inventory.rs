@@ -326,9 +326,12 @@ async fn a_bad_row_is_reported_and_does_not_sink_the_report() {
 /// for the Batch Operations path, for HEAD and an in-place CopyObject with SSE-S3 — moto hides
 /// SSE on plain PUTs, which is why the inventory here says NOT-SSE, as S3's would for an
 /// object written before default encryption. No local server implements CreateJob: the job
-/// input is checked against the API model in `job_input_matches_the_s3_control_model`.
+/// input is checked against the API model in `job_input_matches_the_s3_control_model`. This is
+/// docs/events.md's backfill walkthrough, step by step: a delivery in the backup bucket, the
+/// drift report, the manifest uploaded with the job input, the job's invocations (the
+/// function's Batch Operations path), and its completion report read back.
 #[tokio::test]
-async fn a_delivery_in_s3_gives_a_manifest_whose_keys_the_function_brings_in_line() {
+async fn the_backfill_walkthrough_on_moto_brings_every_key_in_line() {
     let server = S3Server::start();
     let s3 = server.client();
     create_buckets(&s3).await;
@@ -447,9 +450,36 @@ async fn a_delivery_in_s3_gives_a_manifest_whose_keys_the_function_brings_in_lin
     );
     let handled = processor.handle(&event).await.expect("batch invocation");
     let response = handled.response();
-    for result in response["results"].as_array().expect("results") {
+    let results = response["results"].as_array().expect("results");
+    for result in results {
         assert_eq!(result["resultCode"], "Succeeded", "{result}");
     }
+    // Step 4: the completion report Batch Operations would write from these answers, read
+    // back with `s3pp batch-report` from S3.
+    let mut report_rows = String::new();
+    for (row, result) in rows.lines().zip(results) {
+        let (bucket, key) = row.split_once(',').expect("bucket,key");
+        let message = result["resultString"].as_str().unwrap_or_default().replace('"', "\"\"");
+        report_rows.push_str(&format!("{bucket},{key},,succeeded,Succeeded,200,\"{message}\"\n"));
+    }
+    let results_key = "batch-reports/job-1/results/part-1.csv";
+    put_bytes(&s3, BACKUP, results_key, report_rows.clone()).await;
+    let report_manifest = json!({
+        "Format": "Report_CSV_20180820",
+        "ReportCreationDate": "2026-12-02T05:00:00.000Z",
+        "Results": [{"TaskExecutionStatus": "succeeded", "Bucket": BACKUP, "MD5Checksum": md5_hex(report_rows.as_bytes()), "Key": results_key}],
+        "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
+    });
+    put_bytes(&s3, BACKUP, "batch-reports/job-1/manifest.json", report_manifest.to_string()).await;
+    let read_back = s3pp(
+        &server.endpoint,
+        &["batch-report", "s3://s3pp-backup/batch-reports/job-1/manifest.json", "--format", "json"],
+        &[],
+    );
+    assert!(read_back.status.success(), "{}{}", stdout(&read_back), stderr(&read_back));
+    let summary = json(&read_back);
+    assert_eq!(summary["summary"]["result_codes"]["Succeeded"], 5, "{summary}");
+    assert_eq!(summary["summary"]["outcomes"]["Applied"], 5, "{summary}");
     for key in keys {
         let head = head_of(&s3, SOURCE, key).await;
         assert_eq!(

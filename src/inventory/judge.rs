@@ -253,11 +253,10 @@ impl<'p> Judge<'p> {
         if !rule.tags.is_empty() {
             unknowns.push(Reason::TagsUnknown);
         }
-        if rule.backup.is_some()
-            && !worst
-                .actions
-                .iter()
-                .all(|a| !matches!(a, Action::Backup { .. }))
+        if worst
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Backup { .. }))
         {
             unknowns.push(Reason::BackupUnknown);
         }
@@ -533,4 +532,124 @@ fn unmet_reasons(plan: &Plan, head: &ObjectHead) -> Vec<Reason> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::policy::document::parse_policy;
+
+    /// A current, unlocked STANDARD SSE-S3 object of 1 MiB, every field reported.
+    fn row(key: &str) -> Row<'_> {
+        Row {
+            bucket: "src",
+            key: Cow::Borrowed(key),
+            version_id: None,
+            is_latest: None,
+            is_delete_marker: Some(false),
+            size: Some(1 << 20),
+            last_modified: None,
+            etag: Some("abc"),
+            storage_class: Some("STANDARD"),
+            multipart: Some(false),
+            encryption_status: Some("SSE-S3"),
+            lock_retain_until: Some(Timestamp::Text("")),
+            lock_mode: Some(""),
+            legal_hold: Some("OFF"),
+            access_tier: None,
+            bucket_key_status: Some("DISABLED"),
+            checksum_algorithm: None,
+        }
+    }
+
+    fn verdict(policy: &str, row: &Row<'_>) -> (Outcome, Vec<Reason>) {
+        let policy = parse_policy(policy).unwrap();
+        let verdict = Judge::new(&policy, 0, true).judge(row);
+        (verdict.outcome, verdict.reasons)
+    }
+
+    #[test]
+    fn what_the_inventory_cannot_say_is_to_check_never_compliant() {
+        let backup = "rules:\n  - name: r\n    encryption: AES256\n    backup: { bucket: bak, all_versions: true }\n";
+        assert_eq!(
+            verdict(backup, &row("a")),
+            (Outcome::ToCheck, vec![Reason::BackupUnknown])
+        );
+        let acl = "rules:\n  - name: r\n    encryption: AES256\n    remove_public_acl: true\n";
+        assert_eq!(
+            verdict(acl, &row("a")),
+            (Outcome::ToCheck, vec![Reason::AclUnknown])
+        );
+        let plain = "rules:\n  - name: r\n    encryption: AES256\n    storage_class: STANDARD\n";
+        assert_eq!(verdict(plain, &row("a")), (Outcome::Compliant, vec![]));
+        let mut unreported = row("a");
+        unreported.encryption_status = None;
+        assert_eq!(
+            verdict(plain, &unreported),
+            (Outcome::ToCheck, vec![Reason::EncryptionUnknown])
+        );
+        let mut classless = row("a");
+        classless.storage_class = None;
+        assert_eq!(
+            verdict(plain, &classless),
+            (Outcome::ToCheck, vec![Reason::StorageClassUnknown])
+        );
+    }
+
+    #[test]
+    fn work_known_from_the_row_is_certain_even_where_the_lock_is_not_reported() {
+        let policy = "rules:\n  - name: r\n    storage_class: STANDARD_IA\n";
+        let mut lockless = row("a");
+        lockless.lock_mode = None;
+        lockless.legal_hold = None;
+        lockless.lock_retain_until = None;
+        assert_eq!(
+            verdict(policy, &lockless),
+            (Outcome::NeedsWork, vec![Reason::WrongStorageClass])
+        );
+        let mut held = row("a");
+        held.legal_hold = Some("On");
+        assert_eq!(
+            verdict(policy, &held),
+            (Outcome::Skipped, vec![Reason::ObjectLocked])
+        );
+    }
+
+    #[test]
+    fn archives_versions_and_backups_are_judged_as_the_function_would() {
+        let restore = "rules:\n  - name: r\n    storage_class: STANDARD_IA\n    restore: { days: 2, tier: Bulk }\n";
+        let mut archived = row("a");
+        archived.storage_class = Some("GLACIER");
+        assert_eq!(
+            verdict(restore, &archived),
+            (Outcome::NeedsWork, vec![Reason::RestoreRequested])
+        );
+        let mut tiered = row("a");
+        tiered.storage_class = Some("INTELLIGENT_TIERING");
+        tiered.access_tier = Some("DEEP_ARCHIVE_ACCESS");
+        let plain = "rules:\n  - name: r\n    storage_class: STANDARD_IA\n";
+        assert_eq!(
+            verdict(plain, &tiered),
+            (Outcome::Skipped, vec![Reason::Archived])
+        );
+        let versions = "rules:\n  - name: r\n    match: { buckets: [src] }\n    backup: { bucket: bak, prefix: copies/, all_versions: true }\n";
+        let mut old = row("a");
+        old.is_latest = Some(false);
+        assert_eq!(
+            verdict(versions, &old),
+            (Outcome::ToCheck, vec![Reason::BackupUnknown])
+        );
+        assert_eq!(
+            verdict(plain, &old),
+            (Outcome::Ignored, vec![Reason::NoncurrentVersion])
+        );
+        let mut copy = row("copies/a");
+        copy.bucket = "bak";
+        assert_eq!(
+            verdict(versions, &copy),
+            (Outcome::Ignored, vec![Reason::BackupCopy])
+        );
+    }
 }
