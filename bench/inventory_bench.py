@@ -64,12 +64,19 @@ def delivery(rows, fmt):
 
 
 def run_s3pp(manifest, folder, run):
-    out_manifest = os.path.join(folder, f"s3pp-manifest-{run}.csv")
-    report = os.path.join(folder, f"s3pp-report-{run}.json")
+    """One run, writing to the same paths each time (the report names the manifest's path);
+    its outputs are then kept as `…-RUN`."""
+    out_manifest = os.path.join(folder, "s3pp-manifest.csv")
+    report = os.path.join(folder, "s3pp-report.json")
     cpu, wall, rss = measured(
         [S3PP, "inventory", manifest, "--policy", POLICY, "--manifest", out_manifest, "--format", "json"], report
     )
-    return cpu, wall, rss, out_manifest, report
+    kept = []
+    for path in (out_manifest, report):
+        stem, ext = os.path.splitext(path)
+        os.replace(path, f"{stem}-{run}{ext}")
+        kept.append(f"{stem}-{run}{ext}")
+    return cpu, wall, rss, kept[0], kept[1]
 
 
 def main():

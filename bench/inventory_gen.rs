@@ -25,9 +25,16 @@ fn object(rng: &mut fastrand::Rng, index: u64) -> InventoryObject {
     let prefix = PREFIXES[rng.usize(..PREFIXES.len())];
     let suffix = SUFFIXES[rng.usize(..SUFFIXES.len())];
     let key = match rng.u8(..10) {
-        0 => format!("{prefix}{}/report, final +v{index}{suffix}", 2020 + u32::from(rng.u8(..7))),
+        0 => format!(
+            "{prefix}{}/report, final +v{index}{suffix}",
+            2020 + u32::from(rng.u8(..7))
+        ),
         1 => format!("{prefix}日本/ファイル {index}{suffix}"),
-        _ => format!("{prefix}{}/{:02}/object-{index}{suffix}", 2020 + u32::from(rng.u8(..7)), rng.u8(1..13)),
+        _ => format!(
+            "{prefix}{}/{:02}/object-{index}{suffix}",
+            2020 + u32::from(rng.u8(..7)),
+            rng.u8(1..13)
+        ),
     };
     let size = match rng.u8(..100) {
         0..40 => rng.u64(0..128 * 1024),

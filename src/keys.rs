@@ -63,7 +63,12 @@ pub fn copy_source(bucket: &str, key: &str, version_id: Option<&str>) -> String 
 /// of everything but RFC 3986 unreserved characters and `/`), so a space is `%20`, a `+` is
 /// `%2B` and a comma cannot split the row. The function's own form decoding reads it back.
 pub fn manifest_key(key: &str) -> String {
-    utf8_percent_encode(key, COPY_SOURCE_KEEP).to_string()
+    manifest_key_encoded(key).to_string()
+}
+
+/// [`manifest_key`] as a value that writes itself, for manifests of millions of rows.
+pub fn manifest_key_encoded(key: &str) -> impl std::fmt::Display + '_ {
+    utf8_percent_encode(key, COPY_SOURCE_KEEP)
 }
 
 #[cfg(test)]

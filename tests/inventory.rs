@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use s3_policy_processor::apply::copy::CopySettings;
 use s3_policy_processor::cli::fetched::Source;
 use s3_policy_processor::cli::inventory::{InventoryRun, Settings, read};
-use s3_policy_processor::inventory::judge::{Outcome, Reason};
 use s3_policy_processor::inventory::prices::Prices;
+use s3_policy_processor::inventory::verdict::{Outcome, Reason};
 use serde_json::{Value, json};
 use support::cli_process::*;
 use support::inventory_files::*;
@@ -459,8 +459,13 @@ async fn the_backfill_walkthrough_on_moto_brings_every_key_in_line() {
     let mut report_rows = String::new();
     for (row, result) in rows.lines().zip(results) {
         let (bucket, key) = row.split_once(',').expect("bucket,key");
-        let message = result["resultString"].as_str().unwrap_or_default().replace('"', "\"\"");
-        report_rows.push_str(&format!("{bucket},{key},,succeeded,Succeeded,200,\"{message}\"\n"));
+        let message = result["resultString"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('"', "\"\"");
+        report_rows.push_str(&format!(
+            "{bucket},{key},,succeeded,Succeeded,200,\"{message}\"\n"
+        ));
     }
     let results_key = "batch-reports/job-1/results/part-1.csv";
     put_bytes(&s3, BACKUP, results_key, report_rows.clone()).await;
@@ -470,15 +475,34 @@ async fn the_backfill_walkthrough_on_moto_brings_every_key_in_line() {
         "Results": [{"TaskExecutionStatus": "succeeded", "Bucket": BACKUP, "MD5Checksum": md5_hex(report_rows.as_bytes()), "Key": results_key}],
         "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
     });
-    put_bytes(&s3, BACKUP, "batch-reports/job-1/manifest.json", report_manifest.to_string()).await;
+    put_bytes(
+        &s3,
+        BACKUP,
+        "batch-reports/job-1/manifest.json",
+        report_manifest.to_string(),
+    )
+    .await;
     let read_back = s3pp(
         &server.endpoint,
-        &["batch-report", "s3://s3pp-backup/batch-reports/job-1/manifest.json", "--format", "json"],
+        &[
+            "batch-report",
+            "s3://s3pp-backup/batch-reports/job-1/manifest.json",
+            "--format",
+            "json",
+        ],
         &[],
     );
-    assert!(read_back.status.success(), "{}{}", stdout(&read_back), stderr(&read_back));
+    assert!(
+        read_back.status.success(),
+        "{}{}",
+        stdout(&read_back),
+        stderr(&read_back)
+    );
     let summary = json(&read_back);
-    assert_eq!(summary["summary"]["result_codes"]["Succeeded"], 5, "{summary}");
+    assert_eq!(
+        summary["summary"]["result_codes"]["Succeeded"], 5,
+        "{summary}"
+    );
     assert_eq!(summary["summary"]["outcomes"]["Applied"], 5, "{summary}");
     for key in keys {
         let head = head_of(&s3, SOURCE, key).await;

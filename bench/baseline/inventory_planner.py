@@ -13,7 +13,7 @@ import gzip
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import quote, unquote_plus
 
 IA_MIN_SIZE = 131072
@@ -26,7 +26,7 @@ RULES = [  # (name, prefix) in policy order
 
 
 def parse_time(text):
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def judge(row, as_of):

@@ -15,10 +15,10 @@ use crate::apply::copy::CopySettings;
 use crate::inventory::cost::Facts;
 use crate::inventory::drift::{DriftCounter, DriftReport};
 use crate::inventory::judge::Judge;
+use crate::inventory::judge_cache::CachedJudge;
 use crate::inventory::manifest::{Format, Manifest, check_file};
 use crate::inventory::prices::Prices;
 use crate::inventory::{InventoryError, Row, csv_rows, parquet_rows};
-use crate::keys::manifest_key;
 use crate::policy::Policy;
 
 impl From<InventoryError> for CliError {
@@ -80,11 +80,11 @@ pub async fn read(
     let checksum =
         String::from_utf8_lossy(&read_all(&checksum_file, &checksum_source)?).into_owned();
     let manifest = Manifest::parse(&read_all(&manifest_file, source)?, &checksum)?;
-    let judge = Judge::new(
+    let mut judge = CachedJudge::new(Judge::new(
         settings.policy,
         manifest.created,
         settings.update_encryption,
-    );
+    ));
     let mut counter = DriftCounter::new(manifest.created, settings.prices, settings.copy);
     let mut with_versions = None;
     let mut manifest_rows = 0;
@@ -119,7 +119,7 @@ pub async fn read(
                 last_modified: row.last_modified,
                 versioned: row.version_id.is_some(),
             };
-            counter.add(verdict, facts);
+            counter.add(&verdict, facts);
             Ok(())
         };
         match (manifest.format, &manifest.csv_columns) {
@@ -149,7 +149,7 @@ pub async fn read(
 /// decodes it, and, for inventories with versions, the version id (`null` for the null
 /// version: Batch Operations takes that string, not an empty field).
 fn write_row(out: &mut dyn Write, row: &Row<'_>, with_versions: bool) -> std::io::Result<()> {
-    let key = manifest_key(&row.key);
+    let key = crate::keys::manifest_key_encoded(&row.key);
     if with_versions {
         let version = row.version_id.filter(|v| !v.is_empty()).unwrap_or("null");
         writeln!(out, "{},{key},{version}", row.bucket)

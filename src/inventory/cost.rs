@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Timestamp;
-use super::judge::Verdict;
 use super::prices::Prices;
+use super::verdict::{Step, Verdict};
 use crate::apply::copy::{CopySettings, part_ranges};
-use crate::plan::Action;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -77,18 +76,14 @@ impl Work {
                 part_ranges(size, copy.part_size).len() as u64 + 2
             }
         };
-        for action in &verdict.actions {
-            match action {
-                Action::Rewrite { storage_class, .. } => {
-                    let to = storage_class.as_str();
+        for step in verdict.steps.iter() {
+            match step {
+                Step::Rewrite { to, change } => {
+                    let to = to.as_str();
                     bump(&mut self.writes, to, requests(facts.size));
                     self.retrieval(facts);
-                    if to != facts.class {
-                        bump(
-                            &mut self.class_changes,
-                            &format!("{} -> {to}", facts.class),
-                            facts.size,
-                        );
+                    if let Some(change) = change {
+                        bump(&mut self.class_changes, change, facts.size);
                     }
                     if facts.versioned {
                         bump(&mut self.noncurrent_bytes, facts.class, facts.size);
@@ -98,32 +93,25 @@ impl Work {
                                 let age_days = (as_of - modified).max(0) as f64 / 86_400.0;
                                 let left = f64::from(*days) - age_days;
                                 if left > 0.0 {
-                                    *self
-                                        .early_deletion_byte_days
-                                        .entry(facts.class.to_owned())
-                                        .or_default() += left * facts.size as f64;
+                                    bump(
+                                        &mut self.early_deletion_byte_days,
+                                        facts.class,
+                                        left * facts.size as f64,
+                                    );
                                 }
                             }
                             None => self.early_deletion_unknown += 1,
                         }
                     }
                 }
-                Action::Backup { storage_class, .. } => {
-                    bump(
-                        &mut self.writes,
-                        storage_class.as_str(),
-                        requests(facts.size),
-                    );
+                Step::Backup { to } => {
+                    bump(&mut self.writes, to.as_str(), requests(facts.size));
                     self.retrieval(facts);
-                    bump(&mut self.backup_bytes, storage_class.as_str(), facts.size);
+                    bump(&mut self.backup_bytes, to.as_str(), facts.size);
                 }
-                Action::UpdateEncryption { .. }
-                | Action::PutTags { .. }
-                | Action::RemovePublicGrants { .. } => bump(&mut self.writes, facts.class, 1),
-                Action::CopyAnnotations { names, .. } => {
-                    bump(&mut self.writes, facts.class, names.len() as u64);
-                }
-                Action::Restore { tier, .. } => {
+                Step::Write => bump(&mut self.writes, facts.class, 1),
+                Step::Annotations(n) => bump(&mut self.writes, facts.class, *n as u64),
+                Step::Restore { tier } => {
                     let entry = self
                         .restores
                         .entry(format!("{}/{tier}", facts.class))

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::cost::{CostLine, Facts, Work, estimate};
-use super::judge::{Outcome, Reason, Verdict};
 use super::prices::Prices;
+use super::verdict::{Outcome, Reason, ReasonSet, Verdict};
 use crate::apply::copy::CopySettings;
 
 /// Rows that could not be read, kept to show (all are counted).
@@ -59,7 +59,7 @@ pub struct BadRowNote {
 /// Counts verdicts as they come.
 #[derive(Debug)]
 pub struct DriftCounter<'p> {
-    groups: HashMap<(Option<&'p str>, Outcome, Vec<Reason>), Tally>,
+    groups: HashMap<(Option<&'p str>, Outcome, ReasonSet), Tally>,
     outcomes: BTreeMap<Outcome, Tally>,
     bad_rows: Vec<BadRowNote>,
     work: Work,
@@ -83,9 +83,9 @@ impl<'p> DriftCounter<'p> {
     }
 
     /// Counts one judged object.
-    pub fn add(&mut self, verdict: Verdict<'p>, facts: Facts<'_>) {
+    pub fn add(&mut self, verdict: &Verdict<'p>, facts: Facts<'_>) {
         self.work
-            .add(&verdict, facts, self.as_of, self.prices, self.copy);
+            .add(verdict, facts, self.as_of, self.prices, self.copy);
         self.outcomes
             .entry(verdict.outcome)
             .or_default()
@@ -100,7 +100,7 @@ impl<'p> DriftCounter<'p> {
     pub fn bad_row(&mut self, file: &str, row: u64, message: String) {
         self.outcomes.entry(Outcome::Unreadable).or_default().add(0);
         self.groups
-            .entry((None, Outcome::Unreadable, vec![Reason::BadRow]))
+            .entry((None, Outcome::Unreadable, ReasonSet::of([Reason::BadRow])))
             .or_default()
             .add(0);
         if self.bad_rows.len() < SHOWN_BAD_ROWS {
@@ -120,7 +120,7 @@ impl<'p> DriftCounter<'p> {
             .map(|((rule, outcome, reasons), tally)| Group {
                 rule: rule.map(str::to_owned),
                 outcome,
-                reasons,
+                reasons: reasons.iter().collect(),
                 tally,
             })
             .collect();

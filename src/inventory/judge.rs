@@ -9,8 +9,9 @@
 //! the object is *to check*, never compliant. Only an object with no work in either is
 //! compliant. Whatever the verdict, the function decides again from HEAD when it runs.
 
-use serde::Serialize;
+use std::rc::Rc;
 
+use super::verdict::{Outcome, Reason, ReasonSet, Step, Verdict};
 use super::{Row, Timestamp};
 use crate::annotations::Annotations;
 use crate::object::{
@@ -19,159 +20,8 @@ use crate::object::{
 use crate::plan::{Action, BackupState, Plan, PlanInput, plan};
 use crate::policy::{EncryptionSpec, KeyAndSizeMatch, Policy, Rule};
 
-/// What the inventory says of an object, in one word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Needs work whatever the inventory leaves unsaid.
-    NeedsWork,
-    /// May need work: what decides it is not in the inventory.
-    ToCheck,
-    /// In line as far as anything can be known without HEAD: no work in the worst case.
-    Compliant,
-    /// Left as it is on purpose (archived, locked, cost guard, a key the function cannot use).
-    Skipped,
-    /// No rule covers it.
-    NotCovered,
-    /// Not an object the function acts on: a delete marker, a noncurrent version no rule
-    /// backs up, a backup copy.
-    Ignored,
-    /// The row could not be read.
-    Unreadable,
-}
-
-impl Outcome {
-    /// Whether the object goes into the Batch Operations manifest.
-    pub fn needs_invocation(self) -> bool {
-        matches!(self, Self::NeedsWork | Self::ToCheck)
-    }
-
-    /// The snake-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::NeedsWork => "needs_work",
-            Self::ToCheck => "to_check",
-            Self::Compliant => "compliant",
-            Self::Skipped => "skipped",
-            Self::NotCovered => "not_covered",
-            Self::Ignored => "ignored",
-            Self::Unreadable => "unreadable",
-        }
-    }
-}
-
-/// Why an object has its outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// In another storage class than the rule's.
-    WrongStorageClass,
-    /// Not encrypted as the rule requires (another algorithm, or not encrypted).
-    NotEncryptedAsRequired,
-    /// SSE-KMS as required, but the S3 Bucket Key setting differs.
-    BucketKeySetting,
-    /// Archived; the rule requests a restore, and the copies follow it.
-    RestoreRequested,
-    /// SSE-KMS, but the inventory has no key id and the rule names a key.
-    KmsKeyUnknown,
-    /// The rule requires tags; the inventory has none.
-    TagsUnknown,
-    /// The rule keeps a backup; whether it is current is not in the inventory.
-    BackupUnknown,
-    /// The rule removes public ACL grants; the inventory has no ACL.
-    AclUnknown,
-    /// A rule that might cover it looks at the content type.
-    ContentTypeUnknown,
-    /// The report has no EncryptionStatus (or BucketKeyStatus) field.
-    EncryptionUnknown,
-    /// The report has no StorageClass (or IntelligentTieringAccessTier) field.
-    StorageClassUnknown,
-    /// The report has no Object Lock fields, and a rewrite depends on them.
-    ObjectLockUnknown,
-    /// The row has no size (which the rule's matching or cost guard needs).
-    SizeUnknown,
-    /// Archived, and the rule requests no restore.
-    Archived,
-    /// Under Object Lock (retention or legal hold): no rewrite.
-    ObjectLocked,
-    /// Below `ia_min_size` for the rule's class.
-    CostGuard,
-    /// SSE-C: the function never has the key.
-    CustomerKey,
-    /// An encryption a rewrite cannot keep (DSSE-KMS).
-    EncryptionKept,
-    /// Something else the plan leaves undone (its own words are in `s3pp plan`).
-    OtherUnmet,
-    /// No rule covers it.
-    NoRule,
-    /// A delete marker.
-    DeleteMarker,
-    /// A noncurrent version, and its rule keeps only the current one.
-    NoncurrentVersion,
-    /// In a rule's backup location.
-    BackupCopy,
-    /// The row could not be read.
-    BadRow,
-}
-
-impl Reason {
-    /// The snake-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::WrongStorageClass => "wrong_storage_class",
-            Self::NotEncryptedAsRequired => "not_encrypted_as_required",
-            Self::BucketKeySetting => "bucket_key_setting",
-            Self::RestoreRequested => "restore_requested",
-            Self::KmsKeyUnknown => "kms_key_unknown",
-            Self::TagsUnknown => "tags_unknown",
-            Self::BackupUnknown => "backup_unknown",
-            Self::AclUnknown => "acl_unknown",
-            Self::ContentTypeUnknown => "content_type_unknown",
-            Self::EncryptionUnknown => "encryption_unknown",
-            Self::StorageClassUnknown => "storage_class_unknown",
-            Self::ObjectLockUnknown => "object_lock_unknown",
-            Self::SizeUnknown => "size_unknown",
-            Self::Archived => "archived",
-            Self::ObjectLocked => "object_locked",
-            Self::CostGuard => "cost_guard",
-            Self::CustomerKey => "customer_key",
-            Self::EncryptionKept => "encryption_kept",
-            Self::OtherUnmet => "other_unmet",
-            Self::NoRule => "no_rule",
-            Self::DeleteMarker => "delete_marker",
-            Self::NoncurrentVersion => "noncurrent_version",
-            Self::BackupCopy => "backup_copy",
-            Self::BadRow => "bad_row",
-        }
-    }
-}
-
-/// The judgement of one row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict<'p> {
-    /// The rule that covers it (or might, for [`Reason::ContentTypeUnknown`]).
-    pub rule: Option<&'p str>,
-    /// The outcome.
-    pub outcome: Outcome,
-    /// Why, sorted and without repeats.
-    pub reasons: Vec<Reason>,
-    /// The worst case's actions: all the function might do (what the cost estimate counts).
-    pub actions: Vec<Action>,
-}
-
-impl<'p> Verdict<'p> {
-    fn new(rule: Option<&'p str>, outcome: Outcome, reasons: Vec<Reason>) -> Self {
-        Self {
-            rule,
-            outcome,
-            reasons,
-            actions: Vec::new(),
-        }
-    }
-}
-
 /// Judges rows against one policy.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Judge<'p> {
     policy: &'p Policy,
     /// When the inventory was taken (seconds since the epoch): a retention that ended before
@@ -179,6 +29,21 @@ pub struct Judge<'p> {
     as_of: i64,
     /// Whether an encryption-only change may use UpdateObjectEncryption, as the function would.
     update_encryption: bool,
+    /// The steps of a verdict without work, shared.
+    no_steps: Rc<[Step]>,
+}
+
+/// What a row is before its plan: judged already, or a current version to plan.
+pub enum Prejudged<'p> {
+    /// Judged without planning (delete marker, backup, no rule, content type, noncurrent).
+    Done(Verdict<'p>),
+    /// A current version of `size` bytes that `rule` covers: plan it.
+    Current {
+        /// Its size.
+        size: u64,
+        /// Its rule.
+        rule: &'p Rule,
+    },
 }
 
 impl<'p> Judge<'p> {
@@ -188,53 +53,76 @@ impl<'p> Judge<'p> {
             policy,
             as_of,
             update_encryption,
+            no_steps: Rc::from(Vec::new()),
         }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
+    }
+
+    /// When the inventory was taken.
+    pub fn as_of(&self) -> i64 {
+        self.as_of
+    }
+
+    fn done(&self, rule: Option<&'p str>, outcome: Outcome, reason: Reason) -> Prejudged<'p> {
+        Prejudged::Done(Verdict {
+            rule,
+            outcome,
+            reasons: ReasonSet::of([reason]),
+            steps: self.no_steps.clone(),
+        })
     }
 
     /// The verdict on one row.
     pub fn judge(&self, row: &Row<'_>) -> Verdict<'p> {
+        match self.prejudge(row) {
+            Prejudged::Done(verdict) => verdict,
+            Prejudged::Current { size, rule } => self.judge_current(row, size, rule),
+        }
+    }
+
+    /// Everything decided before a plan: what the row is, and which rule covers it.
+    pub fn prejudge(&self, row: &Row<'_>) -> Prejudged<'p> {
         if row.is_delete_marker == Some(true) {
-            return Verdict::new(None, Outcome::Ignored, vec![Reason::DeleteMarker]);
+            return self.done(None, Outcome::Ignored, Reason::DeleteMarker);
         }
         if let Some(rule) = self.policy.backup_rule_for(row.bucket, &row.key) {
-            return Verdict::new(Some(&rule.name), Outcome::Ignored, vec![Reason::BackupCopy]);
+            return self.done(Some(&rule.name), Outcome::Ignored, Reason::BackupCopy);
         }
         let Some(size) = row.size else {
-            return Verdict::new(None, Outcome::ToCheck, vec![Reason::SizeUnknown]);
+            return self.done(None, Outcome::ToCheck, Reason::SizeUnknown);
         };
         let rule = match self.policy.rule_by_key_and_size(row.bucket, &row.key, size) {
             KeyAndSizeMatch::Rule(rule) => rule,
             KeyAndSizeMatch::NeedsContentType(rule) => {
-                return Verdict::new(
+                return self.done(
                     Some(&rule.name),
                     Outcome::ToCheck,
-                    vec![Reason::ContentTypeUnknown],
+                    Reason::ContentTypeUnknown,
                 );
             }
-            KeyAndSizeMatch::NoRule => {
-                return Verdict::new(None, Outcome::NotCovered, vec![Reason::NoRule]);
-            }
+            KeyAndSizeMatch::NoRule => return self.done(None, Outcome::NotCovered, Reason::NoRule),
         };
         if row.is_latest == Some(false) {
             let keeps_versions = rule.backup.as_ref().is_some_and(|b| b.all_versions);
             return if keeps_versions {
-                Verdict::new(
-                    Some(&rule.name),
-                    Outcome::ToCheck,
-                    vec![Reason::BackupUnknown],
-                )
+                self.done(Some(&rule.name), Outcome::ToCheck, Reason::BackupUnknown)
             } else {
-                Verdict::new(
+                self.done(
                     Some(&rule.name),
                     Outcome::Ignored,
-                    vec![Reason::NoncurrentVersion],
+                    Reason::NoncurrentVersion,
                 )
             };
         }
-        self.judge_current(row, size, rule)
+        Prejudged::Current { size, rule }
     }
 
-    fn judge_current(&self, row: &Row<'_>, size: u64, rule: &'p Rule) -> Verdict<'p> {
+    /// The verdict on a current version `rule` covers, from its best-case and worst-case plans.
+    pub fn judge_current(&self, row: &Row<'_>, size: u64, rule: &'p Rule) -> Verdict<'p> {
         let mut unknowns = Vec::new();
         let best_head = head(row, size, rule, self.as_of, Case::Best, &mut unknowns);
         let worst_head = head(row, size, rule, self.as_of, Case::Worst, &mut Vec::new());
@@ -288,13 +176,14 @@ impl<'p> Judge<'p> {
         } else {
             (Outcome::Compliant, Vec::new())
         };
-        reasons.sort_unstable();
-        reasons.dedup();
+        if reasons.is_empty() && matches!(outcome, Outcome::ToCheck | Outcome::Skipped) {
+            reasons.push(Reason::OtherUnmet);
+        }
         Verdict {
             rule: name,
             outcome,
-            reasons,
-            actions: worst.actions,
+            reasons: ReasonSet::of(reasons),
+            steps: steps(&worst.actions, &worst_head.storage_class),
         }
     }
 
@@ -442,28 +331,54 @@ fn encryption(
     }
 }
 
-/// Object Lock as the row states it: a legal hold `ON`, or a retention that had not ended
-/// when the inventory was taken, is a lock; a report without the fields says nothing.
-fn object_lock(row: &Row<'_>, as_of: i64, case: Case, unknowns: &mut Vec<Reason>) -> ObjectLock {
+/// What a row's Object Lock fields say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// The report has no Object Lock fields.
+    NotReported,
+    /// Neither a legal hold nor a retention still running when the inventory was taken.
+    Unlocked,
+    /// A legal hold `ON`, or a retention that had not ended when the inventory was taken.
+    Locked,
+}
+
+/// The row's Object Lock, as of `as_of`: a retention that ended before the inventory was taken
+/// has ended.
+pub fn lock_state(row: &Row<'_>, as_of: i64) -> LockState {
     let (Some(mode), Some(hold)) = (row.lock_mode, row.legal_hold) else {
-        unknowns.push(Reason::ObjectLockUnknown);
-        return match case {
-            Case::Best => ObjectLock::Unlocked,
-            Case::Worst => ObjectLock::Unknown("the inventory has no Object Lock fields".into()),
-        };
+        return LockState::NotReported;
     };
     if hold.eq_ignore_ascii_case("ON") {
-        return ObjectLock::Locked("legal hold".into());
+        return LockState::Locked;
     }
     if mode.is_empty() {
-        return ObjectLock::Unlocked;
+        return LockState::Unlocked;
     }
-    let until = row.lock_retain_until.and_then(|t| t.epoch_seconds());
-    match until {
-        Some(until) if until <= as_of => ObjectLock::Unlocked,
-        _ => ObjectLock::Locked(format!(
+    match row.lock_retain_until.and_then(|t| t.epoch_seconds()) {
+        Some(until) if until <= as_of => LockState::Unlocked,
+        _ => LockState::Locked,
+    }
+}
+
+/// Object Lock as HEAD would report it; a report without the fields as `case` assumes.
+fn object_lock(row: &Row<'_>, as_of: i64, case: Case, unknowns: &mut Vec<Reason>) -> ObjectLock {
+    match lock_state(row, as_of) {
+        LockState::NotReported => {
+            unknowns.push(Reason::ObjectLockUnknown);
+            match case {
+                Case::Best => ObjectLock::Unlocked,
+                Case::Worst => {
+                    ObjectLock::Unknown("the inventory has no Object Lock fields".into())
+                }
+            }
+        }
+        LockState::Unlocked => ObjectLock::Unlocked,
+        LockState::Locked if row.legal_hold.is_some_and(|h| h.eq_ignore_ascii_case("ON")) => {
+            ObjectLock::Locked("legal hold".into())
+        }
+        LockState::Locked => ObjectLock::Locked(format!(
             "{} retention until {}",
-            mode.to_ascii_uppercase(),
+            row.lock_mode.unwrap_or_default().to_ascii_uppercase(),
             match row.lock_retain_until {
                 Some(Timestamp::Text(t)) if !t.is_empty() => t.to_owned(),
                 Some(Timestamp::Millis(ms)) => format!("{ms} ms after the epoch"),
@@ -471,6 +386,27 @@ fn object_lock(row: &Row<'_>, as_of: i64, case: Case, unknowns: &mut Vec<Reason>
             }
         )),
     }
+}
+
+/// The cost-relevant steps of `actions`, for an object now in `class`.
+fn steps(actions: &[Action], class: &StorageClass) -> Rc<[Step]> {
+    actions
+        .iter()
+        .map(|action| match action {
+            Action::Rewrite { storage_class, .. } => Step::Rewrite {
+                to: storage_class.clone(),
+                change: (storage_class != class).then(|| format!("{class} -> {storage_class}")),
+            },
+            Action::Backup { storage_class, .. } => Step::Backup {
+                to: storage_class.clone(),
+            },
+            Action::UpdateEncryption { .. }
+            | Action::PutTags { .. }
+            | Action::RemovePublicGrants { .. } => Step::Write,
+            Action::CopyAnnotations { names, .. } => Step::Annotations(names.len()),
+            Action::Restore { tier, .. } => Step::Restore { tier: tier.clone() },
+        })
+        .collect()
 }
 
 /// Why a best-case action is needed.
@@ -567,7 +503,7 @@ mod tests {
     fn verdict(policy: &str, row: &Row<'_>) -> (Outcome, Vec<Reason>) {
         let policy = parse_policy(policy).unwrap();
         let verdict = Judge::new(&policy, 0, true).judge(row);
-        (verdict.outcome, verdict.reasons)
+        (verdict.outcome, verdict.reasons.iter().collect())
     }
 
     #[test]

@@ -12,9 +12,11 @@ pub mod csv_rows;
 pub mod drift;
 pub mod job;
 pub mod judge;
+pub mod judge_cache;
 pub mod manifest;
 pub mod parquet_rows;
 pub mod prices;
+pub mod verdict;
 
 use std::borrow::Cow;
 

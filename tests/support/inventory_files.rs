@@ -216,10 +216,15 @@ pub fn csv_key(key: &str) -> String {
     out
 }
 
+/// A time as inventory CSV writes it, always with milliseconds: `2026-12-01T01:00:00.000Z`.
 fn iso(ms: i64) -> String {
-    aws_sdk_s3::primitives::DateTime::from_millis(ms)
+    let text = aws_sdk_s3::primitives::DateTime::from_millis(ms)
         .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
-        .unwrap()
+        .unwrap();
+    match text.strip_suffix('Z') {
+        Some(seconds) if !seconds.contains('.') => format!("{seconds}.000Z"),
+        _ => text,
+    }
 }
 
 /// Fields only a report of all versions has (positions 2 and 3).
