@@ -59,7 +59,7 @@ pub struct BadRowNote {
 /// Counts verdicts as they come.
 #[derive(Debug)]
 pub struct DriftCounter<'p> {
-    groups: HashMap<(Option<&'p str>, Outcome, ReasonSet), Tally>,
+    groups: HashMap<(Option<&'p str>, Outcome, ReasonSet), Tally, foldhash::fast::RandomState>,
     outcomes: BTreeMap<Outcome, Tally>,
     bad_rows: Vec<BadRowNote>,
     work: Work,
@@ -72,7 +72,7 @@ impl<'p> DriftCounter<'p> {
     /// A counter for an inventory taken at `as_of`, priced with `prices`.
     pub fn new(as_of: i64, prices: &'p Prices, copy: &'p CopySettings) -> Self {
         Self {
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             outcomes: BTreeMap::new(),
             bad_rows: Vec::new(),
             work: Work::default(),

@@ -7,7 +7,6 @@
 //! [`MAX_SHAPES`] (only an inventory of made-up classes gets there) rows are planned each time.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 
 use super::Row;
 use super::judge::{Judge, LockState, Prejudged, lock_state};
@@ -20,8 +19,8 @@ pub const MAX_SHAPES: usize = 100_000;
 #[derive(Debug)]
 pub struct CachedJudge<'p> {
     judge: Judge<'p>,
-    verdicts: HashMap<String, Verdict<'p>>,
-    shape: String,
+    verdicts: HashMap<Vec<u8>, Verdict<'p>, foldhash::fast::RandomState>,
+    shape: Vec<u8>,
 }
 
 impl<'p> CachedJudge<'p> {
@@ -29,8 +28,8 @@ impl<'p> CachedJudge<'p> {
     pub fn new(judge: Judge<'p>) -> Self {
         Self {
             judge,
-            verdicts: HashMap::new(),
-            shape: String::with_capacity(128),
+            verdicts: HashMap::default(),
+            shape: Vec::with_capacity(128),
         }
     }
 
@@ -46,26 +45,31 @@ impl<'p> CachedJudge<'p> {
             .position(|r| std::ptr::eq(r, rule))
             .unwrap_or(usize::MAX);
         self.shape.clear();
-        fn field(text: Option<&str>) -> &str {
-            text.unwrap_or("\u{1}")
-        }
         let lock = match lock_state(row, self.judge.as_of()) {
-            LockState::NotReported => 'n',
-            LockState::Unlocked => 'u',
-            LockState::Locked => 'l',
+            LockState::NotReported => b'n',
+            LockState::Unlocked => b'u',
+            LockState::Locked => b'l',
         };
-        // Writing to a String cannot fail.
-        let _ = write!(
-            self.shape,
-            "{index}\0{}\0{}\0{}\0{}\0{}\0{}\0{lock}",
-            row.bucket,
-            size < self.judge.policy().ia_min_size,
-            field(row.storage_class),
-            field(row.access_tier),
-            field(row.encryption_status),
-            field(row.bucket_key_status),
-        );
-        if let Some(verdict) = self.verdicts.get(self.shape.as_str()) {
+        let below_minimum = size < self.judge.policy().ia_min_size;
+        self.shape.extend_from_slice(&index.to_le_bytes());
+        self.shape.push(lock);
+        self.shape.push(u8::from(below_minimum));
+        // Each text field is ended by a 0 byte (which no field holds); 1 marks a field the
+        // report does not have.
+        for text in [
+            Some(row.bucket),
+            row.storage_class,
+            row.access_tier,
+            row.encryption_status,
+            row.bucket_key_status,
+        ] {
+            match text {
+                Some(text) => self.shape.extend_from_slice(text.as_bytes()),
+                None => self.shape.push(1),
+            }
+            self.shape.push(0);
+        }
+        if let Some(verdict) = self.verdicts.get(self.shape.as_slice()) {
             return verdict.clone();
         }
         let verdict = self.judge.judge_current(row, size, rule);

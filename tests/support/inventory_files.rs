@@ -251,7 +251,8 @@ fn parquet_schema(versioned: bool) -> String {
 }
 
 fn csv_file(objects: &[InventoryObject], versioned: bool) -> Vec<u8> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    // S3 writes inventory CSV with a standard gzip writer at its default level.
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     let mut line = String::new();
     for o in objects {
         line.clear();
