@@ -67,3 +67,15 @@ pub fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(output), stderr(output)))
 }
+
+/// Runs `s3pp` like [`s3pp`], requires success, and parses its JSON output.
+pub fn s3pp_json(endpoint: &str, args: &[&str]) -> Value {
+    let output = s3pp(endpoint, args, &[]);
+    assert!(
+        output.status.success(),
+        "s3pp {args:?}: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    json(&output)
+}
