@@ -3,7 +3,7 @@
 (taskset), side by side in one run.
 
 For each size (default 1 M and 10 M rows) and format (CSV.gz, Parquet): CPU seconds (user +
-system, from wait4), rows planned per CPU second, peak RSS, and whether two runs wrote
+system, and peak RSS, from GNU time), rows planned per CPU second, and whether two runs wrote
 byte-identical manifests and reports. The Python planner reads the same CSV.gz. Targets (issue
 "Billion-object backfills"): >= 500,000 rows/s, >= 10x Python, peak RSS at 10 M within 10% of
 1 M, byte-identical across runs. Also checked: Python and s3pp agree on every outcome count and
@@ -29,16 +29,23 @@ START, END = "<!-- inventory:start -->", "<!-- inventory:end -->"
 
 
 def measured(command, stdout_path):
-    """Runs `command` pinned to CPU 0; returns (cpu seconds, wall seconds, peak RSS MiB)."""
+    """Runs `command` pinned to CPU 0; returns (cpu seconds, wall seconds, peak RSS MiB).
+
+    GNU time forks and execs it: a child forked from this Python process would start with this
+    process's memory, and its peak RSS (ru_maxrss counts the time before exec) would be ours."""
+    report = stdout_path + ".time"
     with open(stdout_path, "wb") as out:
         started = time.monotonic()
-        process = subprocess.Popen(["taskset", "-c", "0", *command], stdout=out)
-        _, status, usage = os.wait4(process.pid, 0)
+        status = subprocess.run(
+            ["/usr/bin/time", "-f", "%U %S %M", "-o", report, "taskset", "-c", "0", *command], stdout=out
+        ).returncode
         wall = time.monotonic() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{command[0]} exited {code}")
-    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024
+    if status != 0:
+        sys.exit(f"{command[0]} exited {status}")
+    with open(report) as f:
+        user, system, peak_kib = f.read().split()[-3:]
+    os.remove(report)
+    return float(user) + float(system), wall, int(peak_kib) / 1024
 
 
 def digest(path):
@@ -165,7 +172,7 @@ def main():
             f"`s3pp inventory` (release build) against bench/baseline/inventory_planner.py (Python "
             f"{sys.version.split()[0]}, `gzip` + `csv`), each pinned to one core, on generated deliveries "
             f"(bench/inventory_gen.rs: realistic mix of classes, encryptions, sizes, locks; keys with spaces, "
-            f"`+`, commas and unicode) under bench/inventory-policy.yaml. CPU is user + system from wait4; "
+            f"`+`, commas and unicode) under bench/inventory-policy.yaml. CPU is user + system and peak RSS is GNU time's; "
             f"each figure (CPU and peak RSS) is the better of two runs: the machine is shared, and peak RSS "
             f"of the same run varies by a few MiB with the allocator's timing. Machine: {cpu}, {time.strftime('%Y-%m-%d')}.\n\n{text}\n{END}"
         )
