@@ -173,8 +173,8 @@ def main():
             f"{sys.version.split()[0]}, `gzip` + `csv`), each pinned to one core, on generated deliveries "
             f"(bench/inventory_gen.rs: realistic mix of classes, encryptions, sizes, locks; keys with spaces, "
             f"`+`, commas and unicode) under bench/inventory-policy.yaml. CPU is user + system and peak RSS is GNU time's; "
-            f"each figure (CPU and peak RSS) is the better of two runs: the machine is shared, and peak RSS "
-            f"of the same run varies by a few MiB with the allocator's timing. Machine: {cpu}, {time.strftime('%Y-%m-%d')}.\n\n{text}\n{END}"
+            f"each figure (CPU and peak RSS) is the better of two runs: the machine is shared, and its "
+            f"noise only adds. Machine: {cpu}, {time.strftime('%Y-%m-%d')}.\n\n{text}\n{END}"
         )
         with open(RESULTS) as f:
             results = f.read()
