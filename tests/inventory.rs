@@ -159,16 +159,35 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// What [`Settings`] borrows: the policy, the built-in prices, the default copy settings.
+struct Owned {
+    policy: s3_policy_processor::policy::Policy,
+    prices: Prices,
+    copy: CopySettings,
+}
+
+impl Owned {
+    fn new(policy_text: &str) -> Self {
+        Self {
+            policy: policy(policy_text),
+            prices: Prices::default(),
+            copy: CopySettings::default(),
+        }
+    }
+
+    fn settings(&self) -> Settings<'_> {
+        Settings {
+            policy: &self.policy,
+            update_encryption: true,
+            prices: &self.prices,
+            copy: &self.copy,
+        }
+    }
+}
+
 async fn judge_local(manifest: &Path, policy_text: &str) -> (InventoryRun, String) {
-    let policy = policy(policy_text);
-    let prices = Prices::default();
-    let copy = CopySettings::default();
-    let settings = Settings {
-        policy: &policy,
-        update_encryption: true,
-        prices: &prices,
-        copy: &copy,
-    };
+    let owned = Owned::new(policy_text);
+    let settings = owned.settings();
     let mut manifest_rows = Vec::new();
     let run = read(
         &Source::Local(manifest.to_owned()),
@@ -237,15 +256,8 @@ async fn checksums_are_verified_before_rows_are_read() {
         objects(),
         100,
     );
-    let policy = policy(&test_policy());
-    let prices = Prices::default();
-    let copy = CopySettings::default();
-    let settings = Settings {
-        policy: &policy,
-        update_encryption: true,
-        prices: &prices,
-        copy: &copy,
-    };
+    let owned = Owned::new(&test_policy());
+    let settings = owned.settings();
     let source = Source::Local(delivery.manifest.clone());
     let data = dir.join(&delivery.files[0]);
     let original = std::fs::read(&data).expect("data file");
