@@ -162,27 +162,13 @@ fn write_row(out: &mut dyn Write, row: &Row<'_>, with_versions: bool) -> std::io
 /// (a delivery copied with `aws s3 sync`), `data/` beside the dated folder of the manifest, or
 /// beside the manifest itself.
 fn data_file_location(manifest: &Source, destination_bucket: &str, key: &str) -> Source {
-    match manifest {
-        Source::S3 { .. } => Source::S3 {
-            bucket: destination_bucket.to_owned(),
-            key: key.to_owned(),
-        },
-        Source::Local(path) => {
-            let name = key.rsplit('/').next().unwrap_or(key);
-            let folder = path.parent().unwrap_or(Path::new("."));
-            let candidates = [
-                folder.join("..").join("data").join(name),
-                folder.join("data").join(name),
-                folder.join(name),
-            ];
-            let found = candidates
-                .iter()
-                .find(|p| p.exists())
-                .cloned()
-                .unwrap_or_else(|| candidates[0].clone());
-            Source::Local(found)
-        }
-    }
+    let candidates =
+        ["../data", "data", ""].map(|folder| manifest.sibling(destination_bucket, key, folder));
+    let found = candidates.iter().find(|candidate| match candidate {
+        Source::Local(path) => path.exists(),
+        Source::S3 { .. } => true,
+    });
+    found.unwrap_or(&candidates[0]).clone()
 }
 
 /// Opens `path` for the manifest, buffered.
