@@ -31,13 +31,13 @@ pub fn for_each_row<E: From<InventoryError>>(
     mut visit: impl FnMut(Result<Row<'_>, BadRow>) -> Result<(), E>,
 ) -> Result<(), E> {
     let decoder = MultiGzDecoder::new(BufReader::with_capacity(256 * 1024, file));
-    let mut reader = csv::ReaderBuilder::new()
+    let mut reader = simd_csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(256 * 1024)
         .from_reader(decoder);
     // A StringRecord checks a whole row's UTF-8 at once (cheaper than field by field).
-    let mut record = csv::StringRecord::new();
+    let mut record = simd_csv::StringRecord::new();
     let mut number = 0;
     loop {
         match reader.read_record(&mut record) {
@@ -58,9 +58,13 @@ pub fn for_each_row<E: From<InventoryError>>(
             }
             Err(err) => {
                 number += 1;
+                let message = match err.kind() {
+                    simd_csv::ErrorKind::Utf8Error => "the row is not UTF-8 text".to_owned(),
+                    _ => err.to_string(),
+                };
                 visit(Err(BadRow {
                     row: number,
-                    message: err.to_string(),
+                    message,
                 }))?;
             }
         }
@@ -68,7 +72,7 @@ pub fn for_each_row<E: From<InventoryError>>(
 }
 
 /// One record as a [`Row`].
-fn row<'a>(record: &'a csv::StringRecord, columns: &Columns) -> Result<Row<'a>, String> {
+fn row<'a>(record: &'a simd_csv::StringRecord, columns: &Columns) -> Result<Row<'a>, String> {
     if record.len() < columns.width() {
         return Err(format!(
             "{} fields where fileSchema lists {}",
@@ -77,7 +81,7 @@ fn row<'a>(record: &'a csv::StringRecord, columns: &Columns) -> Result<Row<'a>, 
         ));
     }
     let text = |field: Field| -> Result<Option<&'a str>, String> {
-        Ok(columns.position(field).map(|i| &record[i]))
+        Ok(columns.position(field).and_then(|i| record.get(i)))
     };
     let flag = |field: Field| -> Result<Option<bool>, String> {
         text(field)?
@@ -188,6 +192,47 @@ mod tests {
             matches!(&rows[1], Err(BadRow { row: 2, message }) if message.contains("2 fields"))
         );
         assert_eq!(rows[2], Ok("src|ok|Some(1)|Some(true)".to_owned()));
+    }
+
+    #[test]
+    fn quotes_commas_and_line_breaks_inside_fields_are_one_field() {
+        let rows = read(
+            "\"src\",\"k\",\"1\",\"true\",\"a \"\"b\"\", c\nd\"\n\"src\",\"next\",\"2\",\"false\",\"\"\n",
+            "Bucket, Key, Size, IsLatest, ETag",
+        );
+        assert_eq!(
+            rows,
+            vec![
+                Ok("src|k|Some(1)|Some(true)".to_owned()),
+                Ok("src|next|Some(2)|Some(false)".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_row_that_is_not_utf8_is_named_and_the_next_one_read() {
+        let columns = Columns::from_csv_schema("Bucket, Key, Size").unwrap();
+        let mut text = b"\"src\",\"k\xff\",\"1\"\n".to_vec();
+        text.extend_from_slice(b"\"src\",\"ok\",\"2\"\n");
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(&text).unwrap();
+        let gz = encoder.finish().unwrap();
+        let mut seen = Vec::new();
+        for_each_row::<InventoryError>(gz.as_slice(), "f", &columns, |row| {
+            seen.push(row.map(|r| r.key.into_owned()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                Err(BadRow {
+                    row: 1,
+                    message: "the row is not UTF-8 text".into()
+                }),
+                Ok("ok".to_owned())
+            ]
+        );
     }
 
     #[test]
