@@ -149,13 +149,17 @@ pub async fn read(
 /// decodes it, and, for inventories with versions, the version id (`null` for the null
 /// version: Batch Operations takes that string, not an empty field).
 fn write_row(out: &mut dyn Write, row: &Row<'_>, with_versions: bool) -> std::io::Result<()> {
-    let key = crate::keys::manifest_key_encoded(&row.key);
+    // Written piece by piece, not through `writeln!`: formatting was a measurable share of a
+    // row's cost at millions of rows.
+    out.write_all(row.bucket.as_bytes())?;
+    out.write_all(b",")?;
+    crate::keys::write_manifest_key(&mut *out, &row.key)?;
     if with_versions {
         let version = row.version_id.filter(|v| !v.is_empty()).unwrap_or("null");
-        writeln!(out, "{},{key},{version}", row.bucket)
-    } else {
-        writeln!(out, "{},{key}", row.bucket)
+        out.write_all(b",")?;
+        out.write_all(version.as_bytes())?;
     }
+    out.write_all(b"\n")
 }
 
 /// Where a data file the manifest lists is: in S3, its key in the destination bucket; locally
