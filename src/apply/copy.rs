@@ -106,10 +106,7 @@ impl CopyError {
 
 /// The byte ranges `(part number, first, last)` of a multipart copy of `size` bytes.
 pub fn part_ranges(size: u64, preferred_part_size: u64) -> Vec<(i32, u64, u64)> {
-    let needed = size.div_ceil(MAX_PARTS);
-    let part_size = preferred_part_size
-        .max(needed)
-        .clamp(MIN_PART_SIZE, MAX_PART_SIZE);
+    let part_size = part_size_for(size, preferred_part_size);
     let mut ranges = Vec::new();
     let mut first = 0;
     let mut number = 1;
@@ -120,6 +117,19 @@ pub fn part_ranges(size: u64, preferred_part_size: u64) -> Vec<(i32, u64, u64)> 
         number += 1;
     }
     ranges
+}
+
+/// The part size a multipart copy of `size` bytes uses: the preferred size, raised so that no
+/// more than `MAX_PARTS` parts are needed, within S3's part-size limits.
+fn part_size_for(size: u64, preferred_part_size: u64) -> u64 {
+    preferred_part_size
+        .max(size.div_ceil(MAX_PARTS))
+        .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
+}
+
+/// How many parts [`part_ranges`] splits `size` bytes into, without listing them.
+pub fn part_count(size: u64, preferred_part_size: u64) -> u64 {
+    size.div_ceil(part_size_for(size, preferred_part_size))
 }
 
 /// Copies `head`'s object as `request` says, choosing single or multipart by size.
@@ -1179,5 +1189,18 @@ mod tests {
                 .iter()
                 .all(|(_, a, b)| b - a < MAX_PART_SIZE)
         );
+    }
+
+    #[test]
+    fn part_count_is_the_number_of_ranges() {
+        for size in [1, 5 * MIB, 5 * MIB + 1, 12 * MIB + 1, 5 * 1024 * 1024 * MIB] {
+            for preferred in [1, 5 * MIB, 64 * MIB] {
+                assert_eq!(
+                    part_count(size, preferred),
+                    part_ranges(size, preferred).len() as u64,
+                    "{size} bytes in parts of {preferred}"
+                );
+            }
+        }
     }
 }

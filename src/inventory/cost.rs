@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Timestamp;
 use super::prices::Prices;
 use super::verdict::{Step, Verdict};
-use crate::apply::copy::{CopySettings, part_ranges};
+use crate::apply::copy::{CopySettings, part_count};
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -73,7 +73,7 @@ impl Work {
             if copy.is_single_copy(size) {
                 1
             } else {
-                part_ranges(size, copy.part_size).len() as u64 + 2
+                part_count(size, copy.part_size) + 2
             }
         };
         for step in verdict.steps.iter() {
