@@ -23,8 +23,13 @@
 //! /_bench/stats`, `POST /_bench/reset-stats`, `GET|POST /_bench/delays?head=15&copy=40…`, and
 //! `GET /_bench/summary?bucket=B&prefix=P` (counts by class, encryption and tag set).
 //!
+//! With `--tls-cert` and `--tls-key` (PEM) it also answers HTTPS (rustls, as the clients use) on
+//! a second port, from the same table: clients measured over TLS pay S3's handshake and record
+//! costs, while the harness keeps the plain port for its admin calls.
+//!
 //! Usage: latency_s3 [--host 127.0.0.1] [--port 0] [--head-ms 15] [--tagging-ms 15]
 //! [--copy-ms 40] [--put-ms 20] [--get-ms 15] [--list-ms 15] [--delete-ms 15]
+//! [--tls-cert CERT.pem --tls-key KEY.pem]
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -108,6 +113,13 @@ struct Args {
     /// Delay of DeleteObject, in milliseconds.
     #[arg(long, default_value_t = 15)]
     delete_ms: u64,
+    /// PEM certificate chain: with `--tls-key`, the same server also answers HTTPS on a second
+    /// port (printed as `tls port N`), as S3 does; the plain port stays for the harness.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// Per-operation delays in milliseconds, changeable at run time through `/_bench/delays`.
@@ -1628,13 +1640,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     let address = listener.local_addr()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls_listener = tokio::net::TcpListener::bind((args.host.as_str(), 0)).await?;
+            Some((tls_listener, tls_acceptor(cert, key)?))
+        }
+        _ => None,
+    };
+    let tls_note = match &tls {
+        Some((tls_listener, _)) => format!(" tls port {}", tls_listener.local_addr()?.port()),
+        None => String::new(),
+    };
     println!(
-        "latency_s3 listening on http://{address} port {} delays {}",
+        "latency_s3 listening on http://{address} port {}{tls_note} delays {}",
         address.port(),
         server.delays.json()
     );
     use std::io::Write;
     std::io::stdout().flush()?;
+    if let Some((tls_listener, acceptor)) = tls {
+        tokio::spawn(accept_loop(tls_listener, server.clone(), Some(acceptor)));
+    }
+    accept_loop(listener, server, None).await;
+    Ok(())
+}
+
+/// A TLS acceptor serving `cert` (PEM chain) with `key` (PEM), HTTP/1.1 only.
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, Box<dyn std::error::Error>> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key)?;
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts connections on `listener` for ever, each served on its own task (after a TLS
+/// handshake when `tls` is given).
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -1647,17 +1699,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let _ = stream.set_nodelay(true);
         let server = server.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let server = server.clone();
-                async move { Ok::<_, Infallible>(server.handle(request).await) }
-            });
-            // A client that goes away mid-request is not news.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match tls {
+                // A client that fails the handshake or goes away mid-request is not news.
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve_connection(stream, server).await;
+                    }
+                }
+                None => serve_connection(stream, server).await,
+            }
         });
     }
+}
+
+/// Serves HTTP/1.1 requests on one connection until the client closes it.
+async fn serve_connection<I>(io: I, server: Arc<Server>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let server = server.clone();
+        async move { Ok::<_, Infallible>(server.handle(request).await) }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 #[cfg(test)]
