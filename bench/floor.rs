@@ -14,6 +14,12 @@
 //!
 //! Usage: floor ENDPOINT SOURCE_BUCKET BACKUP_BUCKET PREFIX COUNT CONCURRENCY|default
 //! Prints one JSON line: objects, seconds, failures, peak RSS, concurrency.
+//!
+//! `floor lambda` is the same floor inside a bare `lambda_runtime` handler, for the
+//! one-record-per-invocation and cold-start benchmarks (bench/production.py): the client is
+//! built before the first `/next`, and each invocation's objects (an S3 notification, S3
+//! notifications inside SQS messages, or Batch Operations tasks) get the same requests, with
+//! the backup bucket from `BACKUP_BUCKET`.
 
 use std::time::Instant;
 
@@ -30,6 +36,9 @@ const POLICY_TAG: (&str, &str) = ("processed-by", "s3-policy-processor");
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("lambda") {
+        return lambda_floor().await.map_err(|e| e.to_string().into());
+    }
     let [_, endpoint, source, backup, prefix, count, concurrency] = args.as_slice() else {
         return Err(
             "usage: floor ENDPOINT SOURCE_BUCKET BACKUP_BUCKET PREFIX COUNT CONCURRENCY|default"
@@ -88,6 +97,80 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(first.clone().into());
     }
     Ok(())
+}
+
+/// The floor as a Lambda function: one client, built at init; each invocation's objects with
+/// the default concurrency.
+async fn lambda_floor() -> Result<(), lambda_runtime::Error> {
+    let sdk_config = aws_config::load_defaults(BehaviorVersion::v2026_01_12()).await;
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config)
+        .force_path_style(true)
+        .build();
+    let client = Client::from_conf(config);
+    let backup = std::env::var("BACKUP_BUCKET")?;
+    let (client, backup) = (&client, backup.as_str());
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            let objects = objects_of(&event.payload)?;
+            let results: Vec<Result<(), String>> = stream::iter(objects.iter())
+                .map(|(bucket, key)| one_object(client, bucket, backup, key))
+                .buffer_unordered(DEFAULT_MAX_CONCURRENCY)
+                .collect()
+                .await;
+            if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
+                return Err(lambda_runtime::Error::from(error));
+            }
+            Ok::<_, lambda_runtime::Error>(response(&event.payload, objects.len()))
+        },
+    ))
+    .await
+}
+
+/// The (bucket, key) pairs an invocation names: S3 notification records, the S3 notifications
+/// in SQS message bodies, or Batch Operations 2.0 tasks.
+fn objects_of(event: &serde_json::Value) -> Result<Vec<(String, String)>, String> {
+    let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
+    let decoded = |raw: Option<&str>| {
+        s3_policy_processor::keys::decode_event_key(raw.unwrap_or_default())
+            .map_err(|e| e.to_string())
+    };
+    if let Some(tasks) = event["tasks"].as_array() {
+        return tasks
+            .iter()
+            .map(|task| {
+                let bucket = text(&task["s3Bucket"]).ok_or("a task without s3Bucket")?;
+                Ok((bucket, decoded(task["s3Key"].as_str())?))
+            })
+            .collect();
+    }
+    let mut objects = Vec::new();
+    for record in event["Records"].as_array().into_iter().flatten() {
+        if record["eventSource"] == "aws:sqs" {
+            let body = record["body"].as_str().unwrap_or_default();
+            let inner: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+            objects.extend(objects_of(&inner)?);
+        } else {
+            let bucket =
+                text(&record["s3"]["bucket"]["name"]).ok_or("a record without a bucket")?;
+            objects.push((bucket, decoded(record["s3"]["object"]["key"].as_str())?));
+        }
+    }
+    Ok(objects)
+}
+
+/// What the invocation answers: Batch Operations results for tasks, else a count.
+fn response(event: &serde_json::Value, objects: usize) -> serde_json::Value {
+    match event["tasks"].as_array() {
+        Some(tasks) => serde_json::json!({
+            "invocationSchemaVersion": "2.0",
+            "treatMissingKeysAs": "PermanentFailure",
+            "invocationId": event["invocationId"],
+            "results": tasks.iter().map(|task| serde_json::json!({
+                "taskId": task["taskId"], "resultCode": "Succeeded", "resultString": "floor"
+            })).collect::<Vec<_>>(),
+        }),
+        None => serde_json::json!({ "processed": objects }),
+    }
 }
 
 /// User plus system CPU time of this process so far, in clock ticks (`/proc/self/stat`).
