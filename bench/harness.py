@@ -100,6 +100,9 @@ class RuntimeApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: with Nagle's algorithm the body waits for
+            # the client's delayed ACK (40 ms on Linux), which every invocation would pay.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -270,6 +273,10 @@ class Bench:
         env = {**self.env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}", **(extra_env or {})}
         if kind == "rust":
             cmd = [str(self.bootstrap)]
+            cwd = ROOT
+        elif kind == "floor":
+            # The bare-SDK floor inside a bare lambda_runtime handler (bench/floor.rs).
+            cmd = [str(self.floor_bin), "lambda"]
             cwd = ROOT
         else:
             cmd = [str(VENV / "python"), "-m", "awslambdaric", "handler.handler"]
@@ -465,19 +472,26 @@ class LatencyBench(Bench):
     """The latency-modelled server (bench/latency_s3.rs): each request waits a fixed delay and
     costs the server next to no CPU, so the client sets the pace, as on real S3."""
 
-    def __init__(self, args, tmp, delays):
+    def __init__(self, args, tmp, delays, tls=None):
+        """`tls`: (certificate, key) PEM paths; the server then also answers HTTPS, at
+        `self.tls_endpoint`. The harness's own admin calls always use the plain port."""
         self.delays = delays
         flags = [f"--{name}-ms={ms}" for name, ms in delays.items()]
+        if tls:
+            flags += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         server = subprocess.Popen([str(LATENCY_S3), "--port", "0", *flags], stdout=subprocess.PIPE, text=True)
         try:
             line = server.stdout.readline()
             match = re.search(r"port (\d+)", line)
-            if not match:
+            tls_match = re.search(r"tls port (\d+)", line)
+            if not match or (tls and not tls_match):
                 raise RuntimeError(f"latency_s3 did not say where it listens: {line!r}")
             endpoint = f"http://127.0.0.1:{match.group(1)}"
+            self.tls_endpoint = f"https://127.0.0.1:{tls_match.group(1)}" if tls_match else None
         except BaseException:
             stop(server)
             raise
+        self.admin_endpoint = endpoint
         super().__init__(args, tmp, endpoint, server)
         try:
             s3 = boto3.client(
@@ -495,7 +509,7 @@ class LatencyBench(Bench):
 
     def admin(self, method, path, **params):
         query = urllib.parse.urlencode(params)
-        request = urllib.request.Request(f"{self.endpoint}/_bench/{path}?{query}", method=method)
+        request = urllib.request.Request(f"{self.admin_endpoint}/_bench/{path}?{query}", method=method)
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
