@@ -230,7 +230,10 @@ def one_record_section(args, bench, transport, out):
                     "invocations": len(events),
                     "cpu_ms": cpu / len(events) * 1000,
                     "wall_ms": wall / len(events) * 1000,
-                    "beyond_ms": (wall - modelled_seconds(stats, delays)) / len(events) * 1000,
+                    # Only where an invocation's requests run one after another (one object):
+                    # a batch's records overlap, and the sum of their delays is no bound.
+                    "beyond_ms": (wall - modelled_seconds(stats, delays)) / len(events) * 1000
+                    if len(events) == n else None,
                     "requests": stats.get("total", 0) / n,
                     "stats": stats,
                     "rss": rss,
@@ -238,13 +241,18 @@ def one_record_section(args, bench, transport, out):
     finally:
         bench.set_delays(**bench.delays)
         transport.use(False)
+    def beyond(r):
+        return "-" if r["beyond_ms"] is None else f"{r['beyond_ms']:.2f}"
+
     names = {"rust": "function", "floor": "floor (bare lambda_runtime + SDK)", "python": "Python/boto3"}
     shapes = {"s3": "S3 notification, 1 record", "sqs": f"SQS, {SQS_BATCH} messages", "batch": "Batch Operations, 1 task"}
     out("### One record per invocation (TLS)")
     out()
     out(f"{n} objects per row, sent as sequential invocations after a warm-up one; every S3 request is delayed "
-        f"{args.one_record_delay} ms, and 'beyond S3' is the wall time per invocation minus those delays "
-        "(the client's own time plus the runtime API's round trip, which is the harness's Python server).")
+        f"{args.one_record_delay} ms, and 'beyond S3' is the wall time per one-object invocation minus those delays "
+        "(the client's own time plus the runtime API's round trip, which is the harness's Python server; the "
+        "function starts the backup copy beside the HEAD, so it can undercut the floor's three sequential requests). "
+        "CPU comes from /proc clock ticks (10 ms) summed over the whole row.")
     out()
     out("| event | client | invocations | CPU ms / invocation | CPU vs floor | CPU vs Python | wall ms / invocation | beyond S3 ms | requests / object | peak RSS MiB |")
     out("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -253,14 +261,15 @@ def one_record_section(args, bench, transport, out):
         for kind in ("rust", "floor", "python"):
             r = results[(shape, kind)]
             out(f"| {shapes[shape]} | {names[kind]} | {r['invocations']} | {r['cpu_ms']:.3f} | {r['cpu_ms'] / floor['cpu_ms']:.2f}x | "
-                f"{r['cpu_ms'] / python['cpu_ms']:.3f} | {r['wall_ms']:.2f} | {r['beyond_ms']:.2f} | {r['requests']:.2f} | {r['rss']:.1f} |")
+                f"{r['cpu_ms'] / python['cpu_ms']:.3f} | {r['wall_ms']:.2f} | {beyond(r)} | {r['requests']:.2f} | {r['rss']:.1f} |")
     out()
     targets = []
     for shape in ("s3", "sqs", "batch"):
         r, floor, python = results[(shape, "rust")], results[(shape, "floor")], results[(shape, "python")]
         vs_floor, vs_python = r["cpu_ms"] / floor["cpu_ms"], r["cpu_ms"] / python["cpu_ms"]
         targets.append((f"{shapes[shape]}: CPU per invocation <= 1.2x the floor's and <= 1/10 of Python's",
-                        f"{vs_floor:.2f}x floor; 1/{1 / vs_python:.1f} of Python", vs_floor <= 1.2 and vs_python <= 0.1))
+                        f"{vs_floor:.2f}x floor; 1/{1 / vs_python:.1f} of Python (the floor: 1/{python['cpu_ms'] / floor['cpu_ms']:.1f})",
+                        vs_floor <= 1.2 and vs_python <= 0.1))
     return results, targets
 
 
