@@ -298,7 +298,10 @@ class Bench:
         return path.read_bytes()[-2000:].decode(errors="replace") if path.exists() else ""
 
     def cold_start(self, kind, runs):
-        inits, firsts, rss = [], [], []
+        """`runs` cold starts of `kind`, each a new process with one S3 record waiting; the
+        medians of init ms (start -> first /next), first-object ms (that invocation), peak RSS
+        MiB, and the process's CPU ms once the first object is done."""
+        inits, firsts, rss, cpus = [], [], [], []
         for run in range(runs):
             key = self.seed(f"cold-{kind}-{run}-", 1)
             api = RuntimeApi()
@@ -309,10 +312,12 @@ class Bench:
                 inits.append((api.first_next_at - started) * 1000)
                 firsts.append((responded_at - api.served_at[request_id]) * 1000)
                 rss.append(proc_peak_rss_mib(process.pid))
+                # Idle on its next /next now: its CPU is that of init and the first object.
+                cpus.append(proc_cpu_seconds(process.pid) * 1000)
             finally:
                 stop(process)
                 api.close()
-        return statistics.median(inits), statistics.median(firsts), statistics.median(rss)
+        return tuple(statistics.median(values) for values in (inits, firsts, rss, cpus))
 
     def batch(self, kind, keys, extra_env=None, wrapper=(), label=None, graceful=False, timeout=600):
         """One warm-up invocation (init, empty), then one invocation with `keys`; CPU and wall
@@ -689,8 +694,8 @@ def moto_section(args, tmp, out):
     bench = MotoBench(args, tmp)
     try:
         progress("moto: cold starts")
-        rust_init, rust_first, rust_cold_rss = bench.cold_start("rust", args.cold_runs)
-        py_init, py_first, py_cold_rss = bench.cold_start("python", args.cold_runs)
+        rust_init, rust_first, rust_cold_rss, _ = bench.cold_start("rust", args.cold_runs)
+        py_init, py_first, py_cold_rss, _ = bench.cold_start("python", args.cold_runs)
 
         n = args.objects
         default_c = bench.floor("none/", 0, "default").concurrency
@@ -774,8 +779,8 @@ def latency_section(args, tmp, out):
         runs["floor, 16"] = bench.measure("lat-floor-16", "floor", n, concurrency=16)
 
         progress("latency: cold starts")
-        rust_init, _, _ = bench.cold_start("rust", args.cold_runs)
-        py_init, _, _ = bench.cold_start("python", args.cold_runs)
+        rust_init, _, _, _ = bench.cold_start("rust", args.cold_runs)
+        py_init, _, _, _ = bench.cold_start("python", args.cold_runs)
 
         callgrind, profiles, annotations = {}, {}, {}
         if args.callgrind:

@@ -273,29 +273,6 @@ def one_record_section(args, bench, transport, out):
     return results, targets
 
 
-def cold_starts(bench, kind, runs):
-    """`runs` cold starts of `kind`, each a new process with one S3 record waiting; returns the
-    medians of init ms (start -> first /next), first-object ms (that invocation), and the
-    process's CPU ms and peak RSS MiB once the first object is done."""
-    inits, firsts, cpus, rss = [], [], [], []
-    for run in range(runs):
-        objects = bench.seed(f"cold-{kind}-{run}-", 1)
-        api = h.RuntimeApi()
-        request_id = api.push(h.s3_event(objects))
-        process, started = bench.spawn(kind, api)
-        try:
-            responded_at, _ = bench.wait(api, kind, request_id, timeout=120)
-            inits.append((api.first_next_at - started) * 1000)
-            firsts.append((responded_at - api.served_at[request_id]) * 1000)
-            # The process is idle on its next /next now: its CPU is that of init + first object.
-            cpus.append(h.proc_cpu_seconds(process.pid) * 1000)
-            rss.append(h.proc_peak_rss_mib(process.pid))
-        finally:
-            h.stop(process)
-            api.close()
-    return tuple(statistics.median(values) for values in (inits, firsts, cpus, rss))
-
-
 def cold_section(args, bench, transport, out):
     medians = {}
     try:
@@ -303,7 +280,7 @@ def cold_section(args, bench, transport, out):
             transport.use(tls)
             for kind in ("rust", "floor", "python"):
                 h.progress(f"cold: {kind}, {args.cold_runs} cold starts over {'TLS' if tls else 'HTTP'}")
-                medians[(kind, tls)] = cold_starts(bench, kind, args.cold_runs)
+                medians[(kind, tls)] = bench.cold_start(kind, args.cold_runs)
     finally:
         transport.use(False)
     names = {"rust": "function", "floor": "floor (bare lambda_runtime + SDK)", "python": "Python/boto3"}
@@ -318,7 +295,7 @@ def cold_section(args, bench, transport, out):
     out("|---|---|---:|---:|---:|---:|---:|")
     for tls in (False, True):
         for kind in ("rust", "floor", "python"):
-            init, first, cpu, rss = medians[(kind, tls)]
+            init, first, rss, cpu = medians[(kind, tls)]
             out(f"| {names[kind]} | {'TLS' if tls else 'HTTP'} | {init:.1f} | {first:.1f} | {init + first:.1f} | {cpu:.0f} | {rss:.1f} |")
     out()
     (r_init, r_first, _, _), (p_init, p_first, _, _) = medians[("rust", True)], medians[("python", True)]
