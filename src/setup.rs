@@ -59,6 +59,28 @@ pub async fn connect_without_policy(force_path_style: bool) -> S3Store {
 mod tests {
     use super::*;
 
+    /// The TLS library (aws-lc, under the SDK's rustls client) is built without CPU-jitter
+    /// entropy (`.cargo/config.toml`): with it, the first TLS connection of every process spent
+    /// ~70 ms of CPU collecting jitter before its handshake. The test binary is built with the
+    /// same settings as the bootstrap and keeps its symbols, so it shows which was linked.
+    #[test]
+    fn the_tls_library_is_built_without_cpu_jitter_entropy() {
+        // Symbol names spelled backwards here, so this test's own strings never match.
+        let symbol = |reversed: &str| reversed.bytes().rev().collect::<Vec<u8>>();
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let bytes = std::fs::read(&exe).expect("read the test binary");
+        assert!(
+            memchr::memmem::find(&bytes, &symbol("setyb_DNAR_0_74_0_cl_swa")).is_some(),
+            "{} has no aws-lc symbols to judge by",
+            exe.display()
+        );
+        assert!(
+            memchr::memmem::find(&bytes, &symbol("colla_rotcelloc_yportne_tnej")).is_none(),
+            "aws-lc was built with CPU-jitter entropy: set AWS_LC_SYS_NO_JITTER_ENTROPY=1 \
+             (.cargo/config.toml [env])"
+        );
+    }
+
     /// A profile that names an endpoint (as a developer's `~/.aws/config` for a local server
     /// may) is an override, though no environment variable says so.
     #[tokio::test]
