@@ -16,6 +16,9 @@
   --cold-runs), split into init (start -> first /next) and the first invocation.
 - Capacity and cost at 128/512/1024 MB for one-record invocations, next to the S3 request
   charges the policy itself causes.
+- Re-keys of any size: an SSE-S3 object of 5 KiB or 5 TiB, STANDARD or GLACIER, brought to
+  SSE-KMS by one invocation with UpdateObjectEncryption and by the copy path (multipart above
+  5 GiB): requests by operation, wall, CPU, outcome.
 
 Prints tables with ratios and the issue's targets first; --write-results writes them into
 bench/RESULTS.md between markers. Every server and process started is stopped by its PID.
@@ -42,6 +45,15 @@ SQS_BATCH = 10
 S3_GET_PER_1000 = 0.0004
 S3_PUT_PER_1000 = 0.005
 GET_CLASS = {"HeadObject", "GetObject", "GetObjectTagging", "HeadBucket"}
+# Requests S3 does not charge for.
+FREE = {"DeleteObject", "AbortMultipartUpload"}
+
+
+def request_charges(requests):
+    """S3's request charges in dollars for `requests` (operation -> count); UpdateObjectEncryption
+    and the multipart requests are PUT-class."""
+    return sum(count * (0 if op in FREE else S3_GET_PER_1000 if op in GET_CLASS else S3_PUT_PER_1000) / 1000
+               for op, count in requests.items())
 
 
 def make_certificates(folder):
@@ -324,13 +336,104 @@ def cost_section(one, out):
         r = one[("s3", kind)]
         requests = r["stats"].get("requests", {})
         n = r["invocations"]
-        s3_cost = sum(count / n * (S3_GET_PER_1000 if op in GET_CLASS else S3_PUT_PER_1000) / 1000
-                      for op, count in requests.items()) * 1e6
+        s3_cost = request_charges(requests) / n * 1e6
         for memory in (128, 512, 1024):
             ms = round_trip_ms + r["cpu_ms"] / min(1.0, h.share_of(memory))
             lambda_cost = 0.20 + memory / 1024 * ms / 1000 * h.PRICE_GB_S * 1e6
             out(f"| {name} | {memory} | {ms:.1f} | {1000 / ms:.1f} | {lambda_cost:.2f} | {s3_cost:.2f} | {lambda_cost + s3_cost:.2f} |")
     out()
+
+
+REKEY_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/2b7e1516-28ae-4d2a-a6ab-f7158809cf4f"
+TIB = 1 << 40
+
+
+def rekey_policy(folder):
+    """A policy whose only demand is SSE-KMS under one key (named by its ARN, as
+    UpdateObjectEncryption needs), so the class stays what it is, archived included."""
+    path = folder / "rekey-policy.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - name: rekey\n"
+        f"    match: {{ buckets: [{h.SOURCE}] }}\n"
+        f"    encryption: {{ algorithm: \"aws:kms\", kms_key_id: \"{REKEY_KEY_ARN}\" }}\n")
+    return path
+
+
+def rekey_section(args, bench, transport, out):
+    """One SSE-S3 object per row (5 KiB or 5 TiB, STANDARD or GLACIER) brought to SSE-KMS by one
+    invocation, with UpdateObjectEncryption and by the copy path: requests by operation, wall,
+    CPU, the outcome the function reports, and the object's encryption afterwards."""
+    transport.use(True)
+    policy = rekey_policy(bench.tmp)
+    sizes = (("5 KiB", 5 << 10), ("5 TiB", 5 * TIB))
+    classes = ("STANDARD", "GLACIER")
+    paths = (("UpdateObjectEncryption", "true"), ("copy", "false"))
+    rows = {}
+    try:
+        for path, update in paths:
+            for class_ in classes:
+                for size_name, size in sizes:
+                    label = f"rekey-{'update' if update == 'true' else 'copy'}-{class_.lower()}-{size_name.replace(' ', '')}"
+                    h.progress(f"re-key: {path}, {class_} {size_name}")
+                    prefix = f"{label}/"
+                    seeded = bench.admin("POST", "seed", bucket=h.SOURCE, prefix=prefix, count=1, size=size,
+                                         storage_class=class_)
+                    keys = [tuple(obj) for obj in seeded["objects"]]
+                    bench.admin("POST", "reset-stats")
+                    env = {"POLICY_FILE": str(policy), "S3_UPDATE_OBJECT_ENCRYPTION": update,
+                           # latency_s3 keeps no annotations (docs/operate.md: never claim them for a
+                           # server that does not); the template's copy-state location.
+                           "S3_OBJECT_ANNOTATIONS": "false",
+                           "COPY_STATE": f"s3://{h.BACKUP}/_s3pp/copy-state/"}
+                    run = bench.batch("rust", keys, env, label=label, timeout=1200)
+                    stats = bench.admin("GET", "stats")
+                    summary = bench.admin("GET", "summary", bucket=h.SOURCE, prefix=prefix)
+                    body = json.loads(run.body)
+                    results = body.get("results") or body.get("objects") or [{}]
+                    rows[(path, class_, size_name)] = {
+                        "wall_s": run.wall, "cpu_ms": run.cpu * 1000, "stats": stats,
+                        "outcome": results[0].get("outcome", "?"),
+                        "reason": "; ".join(results[0].get("notes", [])),
+                        "kms": summary["encryption"] == {f"aws:kms {REKEY_KEY_ARN}": 1},
+                    }
+    finally:
+        transport.use(False)
+    out("### Re-keys of any size (TLS)")
+    out()
+    out(f"One SSE-S3 object per row, brought to SSE-KMS under a key ARN by one invocation (a policy with no other "
+        f"demand). `UpdateObjectEncryption` is the function with `S3_UPDATE_OBJECT_ENCRYPTION=true`; `copy` is the "
+        f"same function with it `false` (the path taken where S3 refuses the operation): a CopyObject up to 5 GiB, "
+        f"above it a recorded multipart copy (`COPY_STATE` as the template sets it, 8 parts in flight). Delays "
+        f"{bench.delays} ms per request, the same for a 5 GiB part copy as for a 5 KiB one: real S3 copies bytes at "
+        f"a finite rate, so the copy path's wall time here is a floor. S3 request charges at list prices "
+        f"(UpdateObjectEncryption and multipart requests PUT-class); KMS charges for the copy's data keys are not "
+        f"counted. CPU in clock ticks of 10 ms.")
+    out()
+    out("| path | class | size | outcome | requests | by operation | S3 request $ | wall s | CPU ms | SSE-KMS after |")
+    out("|---|---|---:|---|---:|---|---:|---:|---:|---|")
+    for path, _ in paths:
+        for class_ in classes:
+            for size_name, _ in sizes:
+                r = rows[(path, class_, size_name)]
+                requests = r["stats"].get("requests", {})
+                by_op = ", ".join(f"{op} {count}" for op, count in sorted(requests.items()))
+                outcome = r["outcome"] + (f" ({r['reason']})" if r["reason"] else "")
+                out(f"| {path} | {class_} | {size_name} | {outcome} | {r['stats'].get('total', 0)} | {by_op} | "
+                    f"{request_charges(requests):.6f} | {r['wall_s']:.2f} | {r['cpu_ms']:.0f} | {'yes' if r['kms'] else 'no'} |")
+    out()
+    targets = []
+    for class_ in classes:
+        small, large = rows[("UpdateObjectEncryption", class_, "5 KiB")], rows[("UpdateObjectEncryption", class_, "5 TiB")]
+        same = small["stats"].get("requests") == large["stats"].get("requests") and small["kms"] and large["kms"]
+        targets.append((f"an encryption-only change costs the same requests at 5 TiB as at 5 KiB ({class_})",
+                        f"{small['stats'].get('total', 0)} / {large['stats'].get('total', 0)} requests; "
+                        f"{large['wall_s']:.2f} s at 5 TiB (copy path: "
+                        f"{rows[('copy', class_, '5 TiB')]['stats'].get('total', 0)} requests, "
+                        f"{rows[('copy', class_, '5 TiB')]['wall_s']:.1f} s, "
+                        f"{'re-keyed' if rows[('copy', class_, '5 TiB')]['kms'] else 'not re-keyed'})",
+                        same))
+    return rows, targets
 
 
 def write_results(lines):
@@ -350,7 +453,7 @@ def main():
     parser.add_argument("--one-record-delay", type=int, default=1, help="one-record section: ms per S3 request")
     parser.add_argument("--cold-runs", type=int, default=10)
     parser.add_argument("--delays", default="head=15,tagging=15,copy=40,put=20", help="latency server delays, ms")
-    parser.add_argument("--sections", default="tls,one,cold", help="which sections to run (cost needs one)")
+    parser.add_argument("--sections", default="tls,one,cold,rekey", help="which sections to run (cost needs one)")
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -375,6 +478,8 @@ def main():
                 cost_section(one, out)
             if "cold" in sections:
                 targets += cold_section(args, bench, transport, out)[1]
+            if "rekey" in sections:
+                targets += rekey_section(args, bench, transport, out)[1]
         finally:
             bench.close()
     finally:
