@@ -62,6 +62,7 @@ fn main() {
         localstack_notifications_with_awkward_keys_through_sqs,
         multipart_rewrite_keeps_checksum_algorithm_and_expires_and_leaves_no_uploads,
         versioned_bucket_backs_up_the_exact_version,
+        every_version_of_a_key_is_listed_over_several_pages,
         matching_checksums_make_redelivery_copy_nothing,
         public_acl_grants_are_removed,
         newer_upload_before_multipart_completion_is_not_overwritten,
@@ -614,6 +615,14 @@ async fn multipart_rewrite_keeps_checksum_algorithm_and_expires_and_leaves_no_up
 }
 
 /// Relies on: LocalStack's versioning (version ids on PUT, copies from `?versionId=`).
+/// A key's versions are read over as many ListObjectVersions pages as LocalStack sends, with
+/// a key it prefixes beside it (moto: tests/hard_objects.rs).
+async fn every_version_of_a_key_is_listed_over_several_pages(env: &Env) {
+    let s3 = env.s3();
+    let (source, _) = buckets(&s3, "cf-version-pages").await;
+    assert_versions_listed_over_pages(&s3, &source, 2).await;
+}
+
 async fn versioned_bucket_backs_up_the_exact_version(env: &Env) {
     let s3 = env.s3();
     let (source, backup) = buckets(&s3, "cf-versions").await;

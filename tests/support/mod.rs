@@ -520,3 +520,27 @@ pub fn plain_multipart_start(
         checksum_algorithm: Some(algorithm),
     }
 }
+
+/// `key`'s versions as the function's S3 store lists them, asking for `page` versions per
+/// ListObjectVersions page: five versions of `key` beside two of a key it prefixes must come
+/// back whole, newest first, over several pages. Returns the puts' version ids, newest first.
+pub async fn assert_versions_listed_over_pages(client: &Client, bucket: &str, page: i32) {
+    use s3_policy_processor::object::ObjectLocation;
+    use s3_policy_processor::store::ObjectStore;
+    enable_versioning(client, bucket).await;
+    let bodies = ["v1", "v2", "v3", "v4", "v5"];
+    let mut expected = put_versions(client, bucket, "doc.txt", &bodies).await;
+    put_versions(client, bucket, "doc.txt.old", &["old1", "old2"]).await;
+    expected.reverse();
+    let store = S3Store::from_client(client.clone()).with_versions_page(page);
+    let listed = store
+        .list_versions(&ObjectLocation::current(bucket, "doc.txt"))
+        .await
+        .unwrap_or_else(|e| panic!("list versions of {bucket}/doc.txt: {e}"));
+    let ids: Vec<&str> = listed.iter().map(|v| v.version_id.as_str()).collect();
+    assert_eq!(
+        ids, expected,
+        "every version of doc.txt, newest first, and nothing else"
+    );
+    assert!(listed[0].is_latest && listed[1..].iter().all(|v| !v.is_latest));
+}

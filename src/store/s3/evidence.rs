@@ -10,8 +10,8 @@ use super::{S3Store, normalize_etag, version_or_none};
 use crate::object::ObjectLocation;
 use crate::store::{StoreError, VersionEntry, Versioning};
 
-/// Most versions of one key read (one ListObjectVersions page, newest first).
-const MAX_VERSIONS: i32 = 1000;
+/// The most versions one ListObjectVersions page holds.
+pub(super) const MAX_VERSIONS_PAGE: i32 = 1000;
 
 impl S3Store {
     pub(super) async fn versioning_of(&self, bucket: &str) -> Result<Versioning, StoreError> {
@@ -36,30 +36,66 @@ impl S3Store {
         location: &ObjectLocation,
     ) -> Result<Vec<VersionEntry>, StoreError> {
         let bucket = &location.bucket;
-        let out = self
-            .send(bucket, "ListObjectVersions", |client| {
-                client
-                    .list_object_versions()
-                    .bucket(bucket)
-                    .prefix(&location.key)
-                    .max_keys(MAX_VERSIONS)
-                    .set_expected_bucket_owner(self.routing.owner(bucket))
-                    .send()
-            })
-            .await?;
-        Ok(out
-            .versions()
-            .iter()
-            .filter(|v| v.key() == Some(location.key.as_str()))
-            .filter_map(|v| {
-                Some(VersionEntry {
-                    version_id: v.version_id()?.to_owned(),
-                    etag: v.e_tag().map(normalize_etag).unwrap_or_default(),
-                    size: v.size().unwrap_or(0).max(0).unsigned_abs(),
-                    is_latest: v.is_latest().unwrap_or(false),
+        let key = location.key.as_str();
+        let mut entries = Vec::new();
+        // Where the next page starts: S3 lists keys in order and each key's versions newest
+        // first, and the key itself sorts before every other key it prefixes, so its versions
+        // are the listing's first ones and the pages go on while S3 says it stopped inside it.
+        let mut marker: Option<(String, Option<String>)> = None;
+        loop {
+            let (key_marker, version_marker) = marker.clone().unzip();
+            let out = self
+                .send(bucket, "ListObjectVersions", |client| {
+                    client
+                        .list_object_versions()
+                        .bucket(bucket)
+                        .prefix(key)
+                        .max_keys(self.versions_page)
+                        .set_key_marker(key_marker.clone())
+                        .set_version_id_marker(version_marker.clone().flatten())
+                        .set_expected_bucket_owner(self.routing.owner(bucket))
+                        .send()
                 })
-            })
-            .collect())
+                .await?;
+            entries.extend(
+                out.versions()
+                    .iter()
+                    .filter(|v| v.key() == Some(key))
+                    .filter_map(|v| {
+                        Some(VersionEntry {
+                            version_id: v.version_id()?.to_owned(),
+                            etag: v.e_tag().map(normalize_etag).unwrap_or_default(),
+                            size: v.size().unwrap_or(0).max(0).unsigned_abs(),
+                            is_latest: v.is_latest().unwrap_or(false),
+                        })
+                    }),
+            );
+            let next = (out.is_truncated() == Some(true) && out.next_key_marker() == Some(key))
+                .then(|| {
+                    (
+                        key.to_owned(),
+                        out.next_version_id_marker().map(str::to_owned),
+                    )
+                });
+            match next {
+                None => return Ok(entries),
+                // A page that would start where this one did: the listing cannot be finished,
+                // and a partial one is never passed off as every version.
+                Some(next) if Some(&next) == marker.as_ref() => {
+                    return Err(StoreError::Service {
+                        operation: "ListObjectVersions",
+                        code: "ListingDidNotAdvance".into(),
+                        status: 200,
+                        message: format!(
+                            "the server sent the same next page marker twice after {} versions \
+                             of {key}; the rest of its versions could not be listed",
+                            entries.len()
+                        ),
+                    });
+                }
+                Some(next) => marker = Some(next),
+            }
+        }
     }
 
     pub(super) async fn object_lock_of(&self, bucket: &str) -> Result<bool, StoreError> {

@@ -43,6 +43,8 @@ use crate::policy::EncryptionSpec;
 #[derive(Debug, Clone)]
 pub struct S3Store {
     routing: Arc<Routing>,
+    /// Versions asked for per ListObjectVersions page.
+    versions_page: i32,
 }
 
 /// Attempts per S3 request (the first plus retries).
@@ -81,7 +83,15 @@ impl S3Store {
     pub fn with_settings(client: Client, settings: BucketSettings) -> Self {
         Self {
             routing: Arc::new(Routing::new(client, settings)),
+            versions_page: evidence::MAX_VERSIONS_PAGE,
         }
+    }
+
+    /// Asks ListObjectVersions for `versions` per page instead of 1,000 (S3's maximum): small
+    /// pages let a test reach a key's second page without writing a thousand versions.
+    pub fn with_versions_page(mut self, versions: i32) -> Self {
+        self.versions_page = versions.clamp(1, evidence::MAX_VERSIONS_PAGE);
+        self
     }
 
     /// Which client serves which bucket (for tests and metrics).
