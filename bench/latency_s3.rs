@@ -233,6 +233,15 @@ impl S3Request {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The body as text (XML documents), empty when it was too large to keep.
+    fn body_text(&self) -> String {
+        self.body
+            .bytes
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    }
 }
 
 /// The S3 operations the server knows (named as in the S3 API, which is how stats count them).
@@ -583,8 +592,7 @@ impl Store {
             }
             Op::PutBucketVersioning => {
                 self.bucket(&request.bucket)?;
-                let body = request.body.bytes.as_deref().unwrap_or_default();
-                if String::from_utf8_lossy(body).contains("<Status>Enabled</Status>") {
+                if request.body_text().contains("<Status>Enabled</Status>") {
                     self.versioned.insert(request.bucket.clone());
                 } else {
                     self.versioned.remove(&request.bucket);
@@ -645,13 +653,7 @@ impl Store {
                 )))
             }
             Op::PutObjectTagging => {
-                let document = request
-                    .body
-                    .bytes
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default();
-                let tags = parse_tagging_xml(&document)?;
+                let tags = parse_tagging_xml(&request.body_text())?;
                 self.object_mut(&request.bucket, &request.key)?.tags = tags;
                 Ok(Answer::ok())
             }
@@ -911,21 +913,15 @@ impl Store {
         Ok(answer)
     }
 
-    fn copy_object(&mut self, request: &S3Request, now: SystemTime) -> Result<Answer, S3Error> {
-        if request.headers.contains_key("if-match") && request.headers.contains_key("if-none-match")
-        {
-            return Err(S3Error::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "NotImplemented",
-                "A header you provided implies functionality that is not implemented",
-            )
-            .with("Header", "If-Match,If-None-Match"));
-        }
+    /// The source of a CopyObject or UploadPartCopy (`x-amz-copy-source`), as bucket, key and
+    /// object, once S3's checks pass: it exists, is not archived, and meets the
+    /// `x-amz-copy-source-if-match` / `-if-none-match` conditions.
+    fn copy_source(&self, request: &S3Request) -> Result<(String, String, &Object), S3Error> {
         let raw = request.header("x-amz-copy-source").unwrap_or("");
-        let (source_bucket, source_key) = parse_copy_source(raw).ok_or_else(|| {
+        let (bucket, key) = parse_copy_source(raw).ok_or_else(|| {
             S3Error::invalid_argument("Copy Source must mention the source bucket and key")
         })?;
-        let source = self.object(&source_bucket, &source_key)?.clone();
+        let source = self.object(&bucket, &key)?;
         if archived(&source.storage_class) {
             return Err(S3Error::new(
                 StatusCode::FORBIDDEN,
@@ -943,6 +939,21 @@ impl Store {
         {
             return Err(S3Error::precondition("x-amz-copy-source-If-None-Match"));
         }
+        Ok((bucket, key, source))
+    }
+
+    fn copy_object(&mut self, request: &S3Request, now: SystemTime) -> Result<Answer, S3Error> {
+        if request.headers.contains_key("if-match") && request.headers.contains_key("if-none-match")
+        {
+            return Err(S3Error::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "A header you provided implies functionality that is not implemented",
+            )
+            .with("Header", "If-Match,If-None-Match"));
+        }
+        let (source_bucket, source_key, source) = self.copy_source(request)?;
+        let source = source.clone();
         let existing = self
             .bucket(&request.bucket)?
             .get(&request.key)

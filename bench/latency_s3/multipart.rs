@@ -11,9 +11,9 @@ use std::time::SystemTime;
 use hyper::StatusCode;
 
 use super::{
-    Answer, Object, S3Error, S3Request, Sse, Store, archived, check_destination, element, escape,
-    etag_matches, hash_hex, iso8601, parse_copy_source, parse_tagging_header, quote,
-    sse_from_headers, storage_class, user_metadata, write_answer,
+    Answer, Object, S3Error, S3Request, Sse, Store, check_destination, element, escape,
+    etag_matches, hash_hex, iso8601, parse_tagging_header, quote, sse_from_headers, storage_class,
+    user_metadata, write_answer,
 };
 
 /// The smallest part S3 accepts, except the last one.
@@ -130,23 +130,7 @@ impl Store {
             .ok_or_else(|| {
                 S3Error::invalid_argument("Part number must be an integer between 1 and 10000")
             })?;
-        let raw = request.header("x-amz-copy-source").unwrap_or("");
-        let (source_bucket, source_key) = parse_copy_source(raw).ok_or_else(|| {
-            S3Error::invalid_argument("Copy Source must mention the source bucket and key")
-        })?;
-        let source = self.object(&source_bucket, &source_key)?;
-        if archived(&source.storage_class) {
-            return Err(S3Error::new(
-                StatusCode::FORBIDDEN,
-                "InvalidObjectState",
-                "Operation is not valid for the source object's storage class",
-            ));
-        }
-        if let Some(expected) = request.header("x-amz-copy-source-if-match")
-            && !etag_matches(expected, &source.etag)
-        {
-            return Err(S3Error::precondition("x-amz-copy-source-If-Match"));
-        }
+        let (_, _, source) = self.copy_source(request)?;
         let (first, last) = match request.header("x-amz-copy-source-range") {
             None => (0, source.size.saturating_sub(1)),
             Some(range) => parse_range(range)
@@ -237,13 +221,7 @@ impl Store {
         now: SystemTime,
     ) -> Result<Answer, S3Error> {
         let upload = self.upload(request)?.clone();
-        let document = request
-            .body
-            .bytes
-            .as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
-        let named = named_parts(&document)?;
+        let named = named_parts(&request.body_text())?;
         let invalid_part = || {
             S3Error::new(
                 StatusCode::BAD_REQUEST,

@@ -13,12 +13,7 @@ impl Store {
         &mut self,
         request: &S3Request,
     ) -> Result<Answer, S3Error> {
-        let document = request
-            .body
-            .bytes
-            .as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
+        let document = request.body_text();
         let key_arn = element(&document, "KMSKeyArn").ok_or_else(|| {
             S3Error::new(
                 StatusCode::BAD_REQUEST,
