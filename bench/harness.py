@@ -518,8 +518,10 @@ class LatencyBench(Bench):
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
-    def seed(self, prefix, count, size=600):
-        seeded = self.admin("POST", "seed", bucket=SOURCE, prefix=prefix, count=count, size=size)
+    def seed(self, prefix, count, size=600, **extra):
+        """`count` new objects under `prefix`; `extra`: the server's other seed parameters
+        (`storage_class`, `tagging`)."""
+        seeded = self.admin("POST", "seed", bucket=SOURCE, prefix=prefix, count=count, size=size, **extra)
         return [tuple(obj) for obj in seeded["objects"]]
 
     def set_delays(self, **delays):

@@ -377,9 +377,7 @@ def rekey_section(args, bench, transport, out):
                     label = f"rekey-{'update' if update == 'true' else 'copy'}-{class_.lower()}-{size_name.replace(' ', '')}"
                     h.progress(f"re-key: {path}, {class_} {size_name}")
                     prefix = f"{label}/"
-                    seeded = bench.admin("POST", "seed", bucket=h.SOURCE, prefix=prefix, count=1, size=size,
-                                         storage_class=class_)
-                    keys = [tuple(obj) for obj in seeded["objects"]]
+                    keys = bench.seed(prefix, 1, size, storage_class=class_)
                     bench.admin("POST", "reset-stats")
                     env = {"POLICY_FILE": str(policy), "S3_UPDATE_OBJECT_ENCRYPTION": update,
                            # latency_s3 keeps no annotations (docs/operate.md: never claim them for a
@@ -389,12 +387,11 @@ def rekey_section(args, bench, transport, out):
                     run = bench.batch("rust", keys, env, label=label, timeout=1200)
                     stats = bench.admin("GET", "stats")
                     summary = bench.admin("GET", "summary", bucket=h.SOURCE, prefix=prefix)
-                    body = json.loads(run.body)
-                    results = body.get("results") or body.get("objects") or [{}]
+                    report = json.loads(run.body)["objects"][0]
                     rows[(path, class_, size_name)] = {
                         "wall_s": run.wall, "cpu_ms": run.cpu * 1000, "stats": stats,
-                        "outcome": results[0].get("outcome", "?"),
-                        "reason": "; ".join(results[0].get("notes", [])),
+                        "outcome": report["outcome"],
+                        "reason": "; ".join(report.get("notes", [])),
                         "kms": summary["encryption"] == {f"aws:kms {REKEY_KEY_ARN}": 1},
                     }
     finally:

@@ -614,15 +614,17 @@ async fn multipart_rewrite_keeps_checksum_algorithm_and_expires_and_leaves_no_up
     assert_eq!(processor.store().counts().writes(), writes);
 }
 
-/// Relies on: LocalStack's versioning (version ids on PUT, copies from `?versionId=`).
 /// A key's versions are read over as many ListObjectVersions pages as LocalStack sends, with
 /// a key it prefixes beside it (moto: tests/hard_objects.rs).
+/// Relies on: LocalStack's ListObjectVersions paging (`max-keys`, `key-marker`,
+/// `version-id-marker`, `NextKeyMarker`/`NextVersionIdMarker`), as S3 documents it.
 async fn every_version_of_a_key_is_listed_over_several_pages(env: &Env) {
     let s3 = env.s3();
     let (source, _) = buckets(&s3, "cf-version-pages").await;
     assert_versions_listed_over_pages(&s3, &source, 2).await;
 }
 
+/// Relies on: LocalStack's versioning (version ids on PUT, copies from `?versionId=`).
 async fn versioned_bucket_backs_up_the_exact_version(env: &Env) {
     let s3 = env.s3();
     let (source, backup) = buckets(&s3, "cf-versions").await;

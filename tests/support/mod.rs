@@ -523,7 +523,7 @@ pub fn plain_multipart_start(
 
 /// `key`'s versions as the function's S3 store lists them, asking for `page` versions per
 /// ListObjectVersions page: five versions of `key` beside two of a key it prefixes must come
-/// back whole, newest first, over several pages. Returns the puts' version ids, newest first.
+/// back whole, newest first, over several pages.
 pub async fn assert_versions_listed_over_pages(client: &Client, bucket: &str, page: i32) {
     use s3_policy_processor::object::ObjectLocation;
     use s3_policy_processor::store::ObjectStore;

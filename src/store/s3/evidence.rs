@@ -38,12 +38,11 @@ impl S3Store {
         let bucket = &location.bucket;
         let key = location.key.as_str();
         let mut entries = Vec::new();
-        // Where the next page starts: S3 lists keys in order and each key's versions newest
-        // first, and the key itself sorts before every other key it prefixes, so its versions
-        // are the listing's first ones and the pages go on while S3 says it stopped inside it.
-        let mut marker: Option<(String, Option<String>)> = None;
+        // S3 lists keys in order and each key's versions newest first, and the key sorts before
+        // every other key it prefixes, so its versions come first and the pages go on while S3
+        // stops inside it. `None`: the first page; `Some(version)`: on from that version of it.
+        let mut resume: Option<Option<String>> = None;
         loop {
-            let (key_marker, version_marker) = marker.clone().unzip();
             let out = self
                 .send(bucket, "ListObjectVersions", |client| {
                     client
@@ -51,8 +50,8 @@ impl S3Store {
                         .bucket(bucket)
                         .prefix(key)
                         .max_keys(self.versions_page)
-                        .set_key_marker(key_marker.clone())
-                        .set_version_id_marker(version_marker.clone().flatten())
+                        .set_key_marker(resume.is_some().then(|| key.to_owned()))
+                        .set_version_id_marker(resume.clone().flatten())
                         .set_expected_bucket_owner(self.routing.owner(bucket))
                         .send()
                 })
@@ -70,31 +69,25 @@ impl S3Store {
                         })
                     }),
             );
-            let next = (out.is_truncated() == Some(true) && out.next_key_marker() == Some(key))
-                .then(|| {
-                    (
-                        key.to_owned(),
-                        out.next_version_id_marker().map(str::to_owned),
-                    )
-                });
-            match next {
-                None => return Ok(entries),
-                // A page that would start where this one did: the listing cannot be finished,
-                // and a partial one is never passed off as every version.
-                Some(next) if Some(&next) == marker.as_ref() => {
-                    return Err(StoreError::Service {
-                        operation: "ListObjectVersions",
-                        code: "ListingDidNotAdvance".into(),
-                        status: 200,
-                        message: format!(
-                            "the server sent the same next page marker twice after {} versions \
-                             of {key}; the rest of its versions could not be listed",
-                            entries.len()
-                        ),
-                    });
-                }
-                Some(next) => marker = Some(next),
+            if out.is_truncated() != Some(true) || out.next_key_marker() != Some(key) {
+                return Ok(entries);
             }
+            let next = out.next_version_id_marker().map(str::to_owned);
+            // A page that would start where this one did: the listing cannot be finished, and a
+            // partial one is never passed off as every version.
+            if resume.as_ref() == Some(&next) {
+                return Err(StoreError::Service {
+                    operation: "ListObjectVersions",
+                    code: "ListingDidNotAdvance".into(),
+                    status: 200,
+                    message: format!(
+                        "the server sent the same next page marker twice after {} versions of \
+                         {key}; the rest of its versions could not be listed",
+                        entries.len()
+                    ),
+                });
+            }
+            resume = Some(next);
         }
     }
 
